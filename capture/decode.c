@@ -312,6 +312,55 @@ static int loop_family(uint32_t af, uint8_t *next)
 	}
 }
 
+/*
+ * LINKTYPE_NFLOG (https://www.tcpdump.org/linktypes/LINKTYPE_NFLOG.html): a
+ * 4-byte header (address family, version, resource id), then TLVs whose length
+ * (header included) and type are in the capturing host's byte order - libpcap
+ * converts them to ours when it reads a file - each padded to 4 bytes.  The
+ * NFULA_PAYLOAD TLV (type 9) holds the packet from its network header on.
+ */
+#define NFLOG_MAX_TLVS 32
+#define NFULA_PAYLOAD 9
+
+static int nflog(struct decoder *d, struct cursor *c, size_t end,
+		 uint8_t *next)
+{
+	uint8_t family = cur_u8(c);
+
+	cur_skip(c, 3);
+	if (c->err)
+		return l2_fail(d, c, end);
+	for (int i = 0; i < NFLOG_MAX_TLVS; i++) {
+		uint16_t tlen, ttype;
+
+		cur_copy(c, &tlen, 2);
+		cur_copy(c, &ttype, 2);
+		if (c->err)
+			return l2_fail(d, c, end);
+		if (tlen < 4) {
+			d->st.l2_invalid++;
+			return DEC_BAD;
+		}
+		if ((ttype & 0x7fff) == NFULA_PAYLOAD) {
+			cur_clamp(c, (size_t)tlen - 4);
+			if (family == 2) {
+				*next = NEXT_IPV4;
+				return DEC_OK;
+			}
+			if (family == 10) {
+				*next = NEXT_IPV6;
+				return DEC_OK;
+			}
+			return DEC_NONIP;
+		}
+		cur_skip(c, (((size_t)tlen + 3) & ~(size_t)3) - 4);
+	}
+	if (c->err)
+		return l2_fail(d, c, end);
+	d->st.l2_invalid++;	/* no payload within the TLV bound */
+	return DEC_BAD;
+}
+
 /* Link header of `dlt` (https://www.tcpdump.org/linktypes.html). */
 static inline int link_layer(struct decoder *d, int dlt,
 			     struct cursor *c, size_t end, uint16_t *vlan,
@@ -376,6 +425,8 @@ static inline int link_layer(struct decoder *d, int dlt,
 	case EW_DLT_IPV6:
 		*next = NEXT_IPV6;
 		return DEC_OK;
+	case EW_DLT_NFLOG:
+		return nflog(d, c, end, next);
 	default:
 		d->st.unsupported_link++;
 		return DEC_BAD;
@@ -395,6 +446,7 @@ int decoder_link_supported(int dlt)
 	case EW_DLT_IPV4:
 	case EW_DLT_IPV6:
 	case EW_DLT_LINUX_SLL2:
+	case EW_DLT_NFLOG:
 		return 1;
 	default:
 		return 0;

@@ -34,6 +34,7 @@
 #define EW_DLT_IPV4 228
 #define EW_DLT_IPV6 229
 #define EW_DLT_LINUX_SLL2 276
+#define EW_DLT_NFLOG 239		/* Linux netfilter log (NFLOG target) */
 
 /*
  * One IP flow key found in the packet.  Ports by protocol:

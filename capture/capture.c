@@ -1,0 +1,279 @@
+/*
+ * capture.c - the capture context: packet sources feeding the decoder and the
+ * flow table, and the interface-name table that turns a flow's interface index
+ * into the name users see.
+ *
+ * Replay reads pcap and pcapng files through libpcap with nanosecond
+ * timestamps and uses packet time as the clock, so a replay produces exactly
+ * the events a live capture of the same packets would have produced.  The
+ * flow table's clock is advanced every CLOCK_STEP_NS of packet time, which
+ * bounds how late an idle flow is ended without touching the table on every
+ * packet.
+ */
+#include <errno.h>
+#include <pcap/pcap.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capture.h"
+#include "decode.h"
+#include "flow.h"
+#include "internal.h"
+#include "util.h"
+
+#define CLOCK_STEP_NS 100000000ull	/* 100 ms of packet time */
+#define MAX_IFACES 4096
+
+struct capture {
+	struct capture_config cfg;
+	struct decoder *dec;
+	struct flow_table *ft;
+	char (*ifnames)[CAPTURE_IFNAME_MAX];	/* index -> name */
+	uint32_t n_ifaces;
+	uint64_t clock_ns;		/* last time given to flow_table_advance */
+	uint64_t files, file_errors;
+};
+
+const char *flow_end_reason_name(enum flow_end_reason r)
+{
+	static const char *names[FLOW_END__COUNT] = {
+		[FLOW_END_NONE] = "active",
+		[FLOW_END_IDLE] = "idle",
+		[FLOW_END_TCP_FIN] = "fin",
+		[FLOW_END_TCP_RST] = "rst",
+		[FLOW_END_EVICTED] = "evicted",
+		[FLOW_END_SHUTDOWN] = "shutdown",
+		[FLOW_END_IFACE_GONE] = "interface-gone",
+	};
+	if ((unsigned)r >= FLOW_END__COUNT || !names[r])
+		return "unknown";
+	return names[r];
+}
+
+void capture_config_defaults(struct capture_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->max_flows = 262144;
+	cfg->tcp_idle_s = 300;
+	cfg->tcp_syn_idle_s = 30;
+	cfg->tcp_closed_s = 5;
+	cfg->udp_idle_s = 60;
+	cfg->other_idle_s = 30;
+	cfg->update_interval_ms = 1000;
+	cfg->frag_cache_size = 8192;
+	cfg->first_flow_id = 1;
+}
+
+/* Flow table events pass through here to gain their interface name. */
+static void emit_named(void *ctx, const struct flow_record *rec)
+{
+	struct capture *c = ctx;
+	struct flow_record named = *rec;
+
+	if (rec->iface < c->n_ifaces)
+		memcpy(named.ifname, c->ifnames[rec->iface], CAPTURE_IFNAME_MAX);
+	c->cfg.emit(c->cfg.emit_ctx, &named);
+}
+
+struct capture *capture_open(const struct capture_config *cfg, char *err,
+			     size_t errlen)
+{
+	struct capture *c = calloc(1, sizeof(*c));
+	struct capture_config ftcfg;
+
+	if (!c) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	if (!cfg->emit) {
+		snprintf(err, errlen, "capture: no event callback");
+		goto err;
+	}
+	c->cfg = *cfg;
+	c->ifnames = calloc(MAX_IFACES, sizeof(*c->ifnames));
+	c->dec = decoder_create(cfg->frag_cache_size);
+	if (!c->ifnames || !c->dec) {
+		snprintf(err, errlen, "out of memory");
+		goto err;
+	}
+	ftcfg = *cfg;
+	ftcfg.emit = emit_named;
+	ftcfg.emit_ctx = c;
+	c->ft = flow_table_create(&ftcfg, err, errlen);
+	if (!c->ft)
+		goto err;
+	return c;
+err:
+	capture_close(c);
+	return NULL;
+}
+
+void capture_close(struct capture *c)
+{
+	if (!c)
+		return;
+	flow_table_destroy(c->ft);
+	decoder_destroy(c->dec);
+	free(c->ifnames);
+	free(c);
+}
+
+/* Index of interface `name`, registering it on first use; -ENOSPC when the
+ * table is full. */
+static int iface_index(struct capture *c, const char *name)
+{
+	for (uint32_t i = 0; i < c->n_ifaces; i++)
+		if (strncmp(c->ifnames[i], name, CAPTURE_IFNAME_MAX - 1) == 0)
+			return (int)i;
+	if (c->n_ifaces >= MAX_IFACES)
+		return -ENOSPC;
+	snprintf(c->ifnames[c->n_ifaces], CAPTURE_IFNAME_MAX, "%s", name);
+	return (int)c->n_ifaces++;
+}
+
+static inline void account(struct capture *c, int dlt, uint32_t iface,
+			   const struct pcap_pkthdr *h, const uint8_t *data,
+			   uint64_t ts)
+{
+	struct decoded d;
+	int n = decode_packet(c->dec, dlt, data, h->caplen, h->len, ts, &d);
+
+	for (int i = 0; i < n; i++)
+		flow_table_packet(c->ft, &d.l[i], d.vlan, iface, ts);
+	if (ts >= c->clock_ns + CLOCK_STEP_NS) {
+		flow_table_advance(c->ft, ts);
+		c->clock_ns = ts;
+	}
+}
+
+/* ---- hooks for live.c (see internal.h) ---------------------------------- */
+
+int capture_iface_acquire(struct capture *c, const char *name)
+{
+	uint32_t i;
+
+	for (i = 0; i < c->n_ifaces; i++)
+		if (c->ifnames[i][0] == '\0')
+			break;
+	if (i == c->n_ifaces) {
+		if (c->n_ifaces >= MAX_IFACES)
+			return -ENOSPC;
+		c->n_ifaces++;
+	}
+	snprintf(c->ifnames[i], CAPTURE_IFNAME_MAX, "%s", name);
+	return (int)i;
+}
+
+void capture_iface_rename(struct capture *c, uint32_t idx, const char *name)
+{
+	if (idx < c->n_ifaces)
+		snprintf(c->ifnames[idx], CAPTURE_IFNAME_MAX, "%s", name);
+}
+
+void capture_iface_release(struct capture *c, uint32_t idx)
+{
+	if (idx < c->n_ifaces)
+		c->ifnames[idx][0] = '\0';
+}
+
+void capture_packet(struct capture *c, int dlt, uint32_t iface,
+		    const struct pcap_pkthdr *h, const uint8_t *data,
+		    uint64_t ts_ns)
+{
+	account(c, dlt, iface, h, data, ts_ns);
+}
+
+void capture_clock(struct capture *c, uint64_t now_ns)
+{
+	if (now_ns > c->clock_ns) {
+		flow_table_advance(c->ft, now_ns);
+		c->clock_ns = now_ns;
+	}
+}
+
+void capture_flush_iface(struct capture *c, uint32_t iface,
+			 enum flow_end_reason reason)
+{
+	flow_table_flush_iface(c->ft, iface, reason);
+}
+
+int capture_replay_file(struct capture *c, const char *path,
+			const char *ifname, char *err, size_t errlen)
+{
+	char perr[PCAP_ERRBUF_SIZE] = "";
+	struct pcap_pkthdr *h;
+	const u_char *data;
+	pcap_t *p;
+	int dlt, idx, rc;
+	uint64_t records = 0;
+
+	c->files++;
+	p = pcap_open_offline_with_tstamp_precision(path,
+						    PCAP_TSTAMP_PRECISION_NANO,
+						    perr);
+	if (!p) {
+		c->file_errors++;
+		snprintf(err, errlen, "%s: %s", path, perr);
+		return strstr(perr, "No such file") ? -ENOENT : -EINVAL;
+	}
+	/* The upper bits of a link-type field may carry the FCS length
+	 * (pcap-linktype(7)); libpcap masks them, and so do we in case an old
+	 * libpcap does not. */
+	dlt = pcap_datalink(p) & 0x03FFFFFF;
+	if (!decoder_link_supported(dlt)) {
+		c->file_errors++;
+		snprintf(err, errlen,
+			 "%s: link type %d (%s) is not supported; no packets read",
+			 path, dlt,
+			 pcap_datalink_val_to_name(dlt) ?
+				 pcap_datalink_val_to_name(dlt) : "unknown");
+		pcap_close(p);
+		return -EINVAL;
+	}
+	idx = iface_index(c, ifname);
+	if (idx < 0) {
+		c->file_errors++;
+		snprintf(err, errlen, "%s: too many interfaces", path);
+		pcap_close(p);
+		return idx;
+	}
+	while ((rc = pcap_next_ex(p, &h, &data)) == 1) {
+		uint64_t ts = (uint64_t)h->ts.tv_sec * 1000000000ull +
+			      (uint64_t)h->ts.tv_usec; /* ns with NANO precision */
+		records++;
+		account(c, dlt, (uint32_t)idx, h, data, ts);
+	}
+	if (rc == PCAP_ERROR) {
+		FILE *f = pcap_file(p);
+		long off = f ? ftell(f) : -1;
+		c->file_errors++;
+		if (off >= 0)
+			snprintf(err, errlen,
+				 "%s: damaged at byte offset %ld after %llu packets: %s",
+				 path, off, (unsigned long long)records,
+				 pcap_geterr(p));
+		else
+			snprintf(err, errlen, "%s: damaged after %llu packets: %s",
+				 path, (unsigned long long)records,
+				 pcap_geterr(p));
+		pcap_close(p);
+		return -EIO;
+	}
+	pcap_close(p);
+	return 0;
+}
+
+void capture_flush(struct capture *c, enum flow_end_reason reason)
+{
+	flow_table_flush(c->ft, reason);
+}
+
+void capture_get_stats(struct capture *c, struct capture_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->decode = *decoder_stats(c->dec);
+	flow_table_stats(c->ft, &out->flow);
+	out->files = c->files;
+	out->file_errors = c->file_errors;
+}
