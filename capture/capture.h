@@ -119,6 +119,31 @@ struct capture_stats {
 
 typedef void (*capture_emit_fn)(void *ctx, const struct flow_record *rec);
 
+/*
+ * One DNS response seen on an interface (UDP or TCP port 53), for the
+ * per-workload address -> name cache.  Names are in presentation form with
+ * every byte outside printable ASCII (and '\\', '"', '<', '>', '&') escaped
+ * as \DDD, so they are safe to log; the dashboard escapes again on output.
+ */
+#define DNS_NAME_MAX 256	/* 253 + margin; longer names are refused */
+#define DNS_EVENT_MAX_ADDRS 16	/* A/AAAA answers kept per response */
+struct dns_event {
+	uint64_t ts_ns;
+	uint32_t iface;
+	char ifname[CAPTURE_IFNAME_MAX];
+	uint8_t client_ip[16];		/* who received the answer */
+	uint8_t server_ip[16];
+	uint16_t qtype;
+	uint8_t rcode;
+	uint8_t n_addrs;		/* entries in addr[] / ttl[] */
+	uint8_t truncated_answers;	/* 1: more answers than DNS_EVENT_MAX_ADDRS */
+	char qname[DNS_NAME_MAX];	/* the question */
+	char cname[DNS_NAME_MAX];	/* last CNAME target in the chain, or "" */
+	uint8_t addr[DNS_EVENT_MAX_ADDRS][16];
+	uint32_t ttl[DNS_EVENT_MAX_ADDRS];
+};
+typedef void (*capture_dns_fn)(void *ctx, const struct dns_event *ev);
+
 struct capture_config {
 	uint32_t max_flows;		/* hard cap on concurrent flows */
 	uint32_t tcp_idle_s;		/* established TCP with no packets */
@@ -130,7 +155,8 @@ struct capture_config {
 	uint32_t frag_cache_size;	/* entries in the IPv4/IPv6 fragment cache */
 	uint64_t first_flow_id;		/* ids are handed out from here upwards */
 	capture_emit_fn emit;		/* called on the capture thread */
-	void *emit_ctx;
+	capture_dns_fn emit_dns;	/* DNS responses; NULL: not parsed */
+	void *emit_ctx;			/* passed to both callbacks */
 };
 /* Defaults: 262144 flows, TCP 300 s / SYN 30 s / closed 5 s, UDP 60 s,
  * other 30 s, updates every 1000 ms, 8192 fragment entries. */
@@ -162,5 +188,149 @@ void capture_flush(struct capture *c, enum flow_end_reason reason);
 /* Copy of the counters; safe to call from the capture thread only (live mode
  * publishes snapshots for other threads). */
 void capture_get_stats(struct capture *c, struct capture_stats *out);
+
+/* ==== live capture ========================================================
+ *
+ * Live mode captures on the host side of container interfaces, one libpcap
+ * handle (TPACKET_V3 ring, kernel BPF filter for IPv4/IPv6, VLAN-tagged or
+ * not) per interface, all served by one epoll loop on the capture thread
+ * together with a netlink socket that reports links appearing, changing and
+ * disappearing.  Which interfaces are captured:
+ *
+ *   - the host side of every veth whose peer lives in another network
+ *     namespace (the kernel reports IFLA_LINK_NETNSID for it), and
+ *   - every interface whose name matches an `include` glob (fnmatch(3));
+ *   - except interfaces whose name matches an `exclude` glob, loopback
+ *     devices, and the uplink (every interface holding a default route in
+ *     the main table when the link list was last read).
+ *
+ * A new matching interface is captured as soon as it is up; one that goes
+ * down keeps its handle (the kernel resumes delivery when it comes back up);
+ * a renamed one keeps its flows under its new name; a removed (or newly
+ * excluded) one is read to the end, its flows are ended with
+ * FLOW_END_IFACE_GONE, and its handle is closed.
+ *
+ * Clock: packet timestamps come from the kernel, and the flow table's clock
+ * also follows the wall clock, so idle flows end when no packets arrive.
+ *
+ * Threads: everything below runs on the thread that calls capture_live_run(),
+ * except capture_live_stop() and capture_live_snapshot(), which any thread may
+ * call.  Counters are 64-bit and monotonic for the life of the context.
+ */
+
+#define CAPTURE_LIVE_SNAPLEN_DEFAULT 65535	/* whole DNS messages over TCP */
+#define CAPTURE_LIVE_BUFFER_DEFAULT (2u << 20)	/* kernel ring per interface */
+#define CAPTURE_LIVE_BUFFER_MIN (256u << 10)	/* one ring block */
+#define CAPTURE_LIVE_BUFFER_MAX (1u << 30)
+#define CAPTURE_LIVE_SNAPLEN_MIN 128
+#define CAPTURE_LIVE_SNAPLEN_MAX 262144
+
+struct capture_live_config {
+	/* NULL-terminated arrays of globs, borrowed for the call; NULL = none. */
+	const char *const *include;
+	const char *const *exclude;
+	uint32_t snaplen;		/* bytes kept per packet */
+	uint32_t buffer_bytes;		/* kernel ring per interface */
+};
+/* No include or exclude patterns, CAPTURE_LIVE_* defaults. */
+void capture_live_config_defaults(struct capture_live_config *cfg);
+
+enum capture_iface_state {
+	CAPTURE_IFACE_CAPTURING = 1,	/* handle open */
+	CAPTURE_IFACE_WAITING,		/* matched, but down: opened when up */
+	CAPTURE_IFACE_FAILED,		/* could not open; retried on its next
+					   link event or configuration reload */
+	CAPTURE_IFACE_CLOSING,		/* removed or excluded: being read to
+					   the end, then its flows end */
+};
+const char *capture_iface_state_name(enum capture_iface_state s);
+
+struct capture_iface_stats {
+	uint32_t iface;			/* index used in flow records */
+	int32_t ifindex;		/* kernel interface index */
+	char name[CAPTURE_IFNAME_MAX];
+	uint8_t state;			/* enum capture_iface_state */
+	uint64_t since_ns;		/* when it was first matched */
+	uint64_t received;		/* packets that passed the filter (ps_recv),
+					   including those dropped below */
+	uint64_t kernel_drops;		/* ring full (ps_drop) */
+	uint64_t if_drops;		/* dropped by the interface before capture
+					   could see them (its rx_dropped) */
+};
+
+struct capture_live_stats {
+	uint64_t ifaces_capturing, ifaces_waiting, ifaces_failed;
+	/* Totals over every interface ever captured, including removed ones. */
+	uint64_t received, kernel_drops, if_drops;
+	uint64_t attached;		/* handles opened */
+	uint64_t detached;		/* interfaces removed or excluded */
+	uint64_t open_errors;		/* handle opens that failed */
+	uint64_t read_errors;		/* pcap_dispatch failures */
+	uint64_t renames;
+	uint64_t link_events;		/* netlink link messages read */
+	uint64_t resyncs;		/* full re-reads of the link list (start,
+					   event overflow, reload) */
+	uint64_t table_full;		/* interfaces not captured: no free index */
+	uint64_t snapshot_ns;		/* wall time the snapshot was taken */
+};
+
+struct capture_live;
+
+/*
+ * Start live capture into `c` (borrowed; it must outlive the live context and
+ * is used only on the capture thread from now on): read the link list,
+ * subscribe to link events and open a handle on every matching interface that
+ * is up.  Opening handles needs CAP_NET_RAW; nothing else here needs a
+ * capability.  NULL with a reason in `err` when netlink cannot be used.  An
+ * interface that cannot be opened is not an error: it is counted, logged once
+ * and left in state FAILED.
+ */
+struct capture_live *capture_live_open(struct capture *c,
+				       const struct capture_live_config *cfg,
+				       char *err, size_t errlen);
+/* Close every handle and socket.  Flows are not ended: capture_live_run()
+ * does that when it returns.  NULL is a no-op. */
+void capture_live_close(struct capture_live *l);
+
+/*
+ * Also watch `fd` for input in the capture loop: `cb(ctx)` runs on the
+ * capture thread whenever it is readable (level-triggered: cb must read what
+ * is there).  For a signalfd, for example.  0 or -errno.
+ */
+int capture_live_watch(struct capture_live *l, int fd, void (*cb)(void *ctx),
+		       void *ctx);
+
+/*
+ * The capture loop.  Returns after capture_live_stop(): it keeps reading for
+ * one ring block timeout so that packets still in the kernel rings are
+ * counted, then ends every flow (FLOW_END_SHUTDOWN; FLOW_END_IFACE_GONE for
+ * interfaces being removed) and publishes a last snapshot.  0, or -errno when
+ * epoll itself fails.
+ */
+int capture_live_run(struct capture_live *l);
+
+/* Ask capture_live_run() to return.  Any thread; async-signal-safe. */
+void capture_live_stop(struct capture_live *l);
+
+/*
+ * Replace the include/exclude patterns, snaplen and buffer size (the last two
+ * apply to handles opened from now on) and re-read the link list: newly
+ * matching interfaces are opened, no longer matching ones are closed as if
+ * removed.  Flows of interfaces that stay captured are untouched.  Capture
+ * thread only.  0 or -ENOMEM (the old configuration stays).
+ */
+int capture_live_reconfigure(struct capture_live *l,
+			     const struct capture_live_config *cfg);
+
+/*
+ * The counters as of the last snapshot, which the capture thread takes every
+ * second (and when capture_live_run returns).  Any thread.  `cs` and `ls` may
+ * be NULL.  Up to `max` interfaces (in index order) go to `ifs`; `*n_ifs`
+ * gets how many there are in all, which may be more than `max`.
+ */
+void capture_live_snapshot(struct capture_live *l, struct capture_stats *cs,
+			   struct capture_live_stats *ls,
+			   struct capture_iface_stats *ifs, size_t max,
+			   size_t *n_ifs);
 
 #endif
