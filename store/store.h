@@ -11,6 +11,10 @@
  * and writing resumes by itself when the fault goes away.  In blocking mode
  * (replay) a full queue makes the producer wait instead.
  *
+ * Any number of threads may call store_put_*(), store_sync() and
+ * store_run_retention() at the same time; their rows reach the database in the
+ * order they were queued.
+ *
  * Retention: rows older than `retention_s` and, when the file grows past
  * `max_bytes`, the oldest rows, are deleted by the writer thread in small
  * chunks between batches, so a clean-up never stalls writing for long.
@@ -20,7 +24,10 @@
  *
  * Times are nanoseconds since the Unix epoch (UTC).  Addresses are 16 bytes,
  * IPv4 in the IPv4-mapped form (see util.h), stored as 16-byte BLOBs so that a
- * CIDR filter is an index range scan.
+ * CIDR filter is an index range scan.  Counters and times are stored as SQLite
+ * INTEGERs (signed 64-bit): values above INT64_MAX are stored as INT64_MAX.
+ * Text fields are fixed arrays; the store reads at most the array's size, so
+ * an unterminated field is cut, never overrun.
  */
 #ifndef EW_STORE_H
 #define EW_STORE_H
@@ -34,6 +41,11 @@
 #define STORE_WORKLOAD_MAX 320	/* "namespace/name": 63 + 1 + 253 + NUL */
 #define STORE_DNSNAME_MAX 256	/* 253 characters + NUL; escaped text */
 #define STORE_VERDICT_MAX 16
+#define STORE_CNAMES_MAX 512	/* space-separated CNAME chain + NUL */
+#define STORE_EVIDENCE_MAX 65536 /* bytes of alert evidence JSON kept */
+#define STORE_JSON_MAX 16384	/* bytes of a workload's labels or ips JSON */
+#define STORE_QUERY_LIMIT_DEFAULT 1000
+#define STORE_QUERY_LIMIT_MAX 100000
 
 enum store_direction { STORE_EGRESS = 0, STORE_INGRESS = 1 };
 
@@ -53,7 +65,8 @@ struct store_flow {
 	uint64_t bytes_sent, bytes_received;	/* totals; sent = by local side */
 	uint64_t packets_sent, packets_received;
 	/* Increase since this flow's previous row update: feeds the per-minute
-	 * rollups (added to the minute of end_ns). */
+	 * rollups (added to the minute of end_ns).  A row whose d-packets equal
+	 * its packet totals is the flow's first and counts as a flow started. */
 	uint64_t dbytes_sent, dbytes_received;
 	uint64_t dpackets_sent, dpackets_received;
 	uint32_t remote_asn;		/* 0 when unknown */
@@ -65,6 +78,81 @@ struct store_flow {
 	char verdict[STORE_VERDICT_MAX];	  /* "allow", "alert", "audit", "" */
 };
 
+/*
+ * An alert.  store_put_alert() merges alerts with the same dedup_key into one
+ * row: count adds up, first_seen/last_seen widen, bytes_sent keeps the largest
+ * value, message/evidence and the other fields take the newest non-empty
+ * value.  An acknowledgement sticks when the alert fires again (compare
+ * last_seen_ns with ack_ns to see what is new since).
+ */
+struct store_alert {
+	uint64_t id;			/* assigned by the store; ignored by put */
+	uint64_t first_seen_ns, last_seen_ns;
+	uint64_t count;			/* occurrences in this report (0 means 1) */
+	uint64_t bytes_sent;
+	uint8_t remote_ip[16];		/* all zero: no remote address */
+	uint16_t remote_port;
+	uint8_t proto;
+	uint32_t remote_asn;		/* 0 when unknown */
+	char severity[16];		/* "info", "warning", "critical" */
+	char kind[32];			/* detector or "policy" */
+	char rule[128];			/* rule name, "" for none */
+	char workload[STORE_WORKLOAD_MAX];
+	char remote_name[STORE_DNSNAME_MAX];
+	char remote_country[4];
+	char message[512];
+	char dedup_key[256];		/* required: rows merge on it */
+	/* JSON text, NULL for none; put copies at most STORE_EVIDENCE_MAX bytes
+	 * (longer evidence is refused, not cut: cut JSON is not JSON).  In a
+	 * query callback it points into the reader and lives for the call. */
+	const char *evidence;
+	/* Set by store_ack_alert(); ignored by put. */
+	uint8_t acknowledged;
+	uint64_t ack_ns;
+	char ack_by[64];
+};
+
+/* A workload (pod or container), unique by (namespace, name).  A put updates
+ * the row: first_seen keeps the earliest, last_seen the latest, the other
+ * fields take the new value where it is non-empty. */
+struct store_workload {
+	uint64_t id;			/* assigned by the store; ignored by put */
+	char namespace[64];		/* "" for plain containers */
+	char name[254];
+	char kind[32];			/* "pod", "container", ... */
+	char runtime[16];		/* "containerd", "docker", "cri-o", ... */
+	char container_id[72];
+	char pod_uid[40];
+	char interface[STORE_IFNAME_MAX];
+	const char *labels;		/* JSON object text or NULL; see evidence */
+	const char *ips;		/* JSON array of address strings or NULL */
+	uint64_t first_seen_ns, last_seen_ns;
+};
+
+/* One DNS answer a workload received: `name` resolved (through the CNAME
+ * chain) to `address`.  Unique by (workload, name, address); a repeat refreshes ttl,
+ * seen_ns and expires_ns (= seen_ns + ttl). */
+struct store_dns_answer {
+	uint8_t address[16];
+	uint32_t ttl;			/* seconds */
+	uint64_t seen_ns;
+	char workload[STORE_WORKLOAD_MAX]; /* "" when unknown */
+	char name[STORE_DNSNAME_MAX];	/* the name the workload asked for */
+	char cname_chain[STORE_CNAMES_MAX]; /* space-separated, or "" */
+};
+
+/* A learned (workload, proto, port, direction) observation.  Rows merge:
+ * count adds up, first/last seen widen.  Never aged out by retention: the
+ * learning logic decides what to forget. */
+struct store_baseline {
+	uint64_t seen_ns;
+	uint64_t count;			/* observations to add (0 means 1) */
+	uint16_t port;
+	uint8_t proto;
+	uint8_t direction;		/* enum store_direction */
+	char workload[STORE_WORKLOAD_MAX];
+};
+
 struct store_config {
 	const char *path;		/* database file */
 	uint64_t retention_s;		/* default 7 days; 0 keeps for ever */
@@ -74,6 +162,12 @@ struct store_config {
 	uint32_t batch_ms;		/* ... or this long after the first (default 200) */
 	int block_when_full;		/* 1: producers wait (replay); 0: count drop */
 	uint64_t max_page_count;	/* 0, or a PRAGMA max_page_count (tests) */
+	uint32_t retention_check_ms;	/* look for work this often (default 10000) */
+	uint32_t busy_timeout_ms;	/* wait for a lock held by others (default 5000) */
+	/* Wall clock for age retention; NULL means the real clock.  Replay and
+	 * tests set it.  See store_run_retention() for how it is used. */
+	uint64_t (*clock_ns)(void *ctx);
+	void *clock_ctx;
 };
 void store_config_defaults(struct store_config *cfg);
 
@@ -81,24 +175,35 @@ struct store_stats {
 	uint64_t queued;		/* rows accepted into the queue */
 	uint64_t written;		/* rows committed */
 	uint64_t dropped_queue_full;	/* rows refused: queue full */
-	uint64_t dropped_write_error;	/* rows lost to a failed commit */
+	uint64_t dropped_write_error;	/* rows lost to a failed commit, or
+					   drained while writing was paused */
+	uint64_t dropped_invalid;	/* rows the database refused one by one
+					   (constraint, too big); batch goes on */
 	uint64_t write_errors;		/* failed commits (disk full, I/O, ...) */
 	uint64_t disk_full;		/* of which SQLITE_FULL */
 	uint64_t batches;		/* committed transactions */
+	uint64_t coalesced;		/* flow rows merged into an earlier row of
+					   the same batch (one upsert for both) */
 	uint64_t queue_depth, queue_high_water;
-	uint64_t last_commit_us, max_commit_us; /* commit latency */
+	uint64_t last_commit_us, max_commit_us; /* write + commit of a batch */
 	uint64_t retention_deleted;	/* rows removed by age or size */
+	uint64_t retention_runs;	/* retention passes completed */
 	uint64_t db_bytes;		/* file size in use, last measured */
 	uint64_t writing_paused;	/* 1 while in back-off after an error */
 };
 
 struct store;
 
-/* Open or create the database and start the writer.  NULL with `err` set. */
+/*
+ * Open or create the database and start the writer.  NULL with `err` set.
+ * Refused: a file that is not SQLite or is damaged, an SQLite file of another
+ * application, and a schema newer than STORE_SCHEMA_VERSION.  An older schema
+ * is migrated forward, one transaction per version.
+ */
 struct store *store_open(const struct store_config *cfg, char *err,
 			 size_t errlen);
-/* Commit everything queued, stop the writer and close.  0, or -EIO when rows
- * could not be written at the end (they are counted).  NULL is a no-op. */
+/* Commit everything queued, stop the writer and close.  0, or -EIO when the
+ * last rows could not be written (they are counted).  NULL is a no-op. */
 int store_close(struct store *s);
 
 /* The first flow id not used in this database yet: capture hands out ids from
@@ -109,12 +214,60 @@ uint64_t store_next_flow_id(struct store *s);
  * Queue a flow row (insert or update by id, rollups added from the d* fields).
  * Copies `f`.  0; -EAGAIN when the queue is full and not blocking (counted);
  * -EPIPE after close.
+ *
+ * Update rule: the newest row wins, except that a workload, remote workload,
+ * remote name, country, ASN or verdict already known is kept when the newer
+ * row leaves it empty, and start_ns, the addresses, ports, interface and
+ * protocol are those of the first row.  Every row of one flow must carry the
+ * same start_ns (capture's first packet time): the time-window queries bound
+ * their index scan by the longest end_ns - start_ns written.
  */
 int store_put_flow(struct store *s, const struct store_flow *f);
 
+/* Queue the other row kinds; same return values as store_put_flow.  They copy
+ * their argument (including the JSON strings).  -EINVAL, nothing queued and
+ * nothing counted: a required field is empty (the alert's dedup_key, the
+ * workload's name, the DNS answer's name, the baseline's workload) or a JSON
+ * string is longer than its cap.  -ENOMEM: no memory for the copy. */
+int store_put_alert(struct store *s, const struct store_alert *a);
+int store_put_workload(struct store *s, const struct store_workload *w);
+int store_put_dns_answer(struct store *s, const struct store_dns_answer *d);
+int store_put_baseline(struct store *s, const struct store_baseline *b);
+/* Mark alert `id` acknowledged by `by` at `ack_ns` (queued like a row). */
+int store_ack_alert(struct store *s, uint64_t id, const char *by,
+		    uint64_t ack_ns);
+
 /* Wait until every row queued before the call is committed (or counted as
- * lost).  For tests, the end of a replay and shutdown. */
+ * lost).  For tests, the end of a replay and shutdown.  0 or -EPIPE. */
 int store_sync(struct store *s);
+
+/*
+ * Run retention now, to the end, and wait for it (the writer otherwise runs it
+ * by itself every retention_check_ms, in slices between batches).  Rows queued
+ * before the call are committed first.  0 or -EPIPE.
+ *
+ * Age: rows older than `retention_s` before a reference time are deleted:
+ * flows whose end_ns, traffic minutes whose minute, DNS answers whose seen_ns,
+ * and acknowledged alerts whose last_seen_ns is older.  Unacknowledged alerts,
+ * workloads and baselines are kept.  The reference time is the newest flow
+ * end_ns that is not in the future of the wall clock (cfg.clock_ns), or the
+ * wall clock when there is no such flow: a live database ages by the wall
+ * clock, while a capture from 2016 replayed into its own file keeps its last
+ * `retention_s` of history instead of being deleted as soon as it lands, and
+ * one packet with a timestamp in the future cannot age out everything else.
+ * Replaying an old capture into a live database does age it out at once.
+ *
+ * Size: when the pages in use ((page_count - freelist_count) * page_size; the
+ * WAL is not counted) exceed `max_bytes`, the age cut-off is moved forward,
+ * 2000 flows (by end_ns) at a time, deleting from all the tables above what
+ * is older, until use is below 90% of `max_bytes`; so flows, rollups and DNS
+ * answers keep covering the same stretch of time.  When no flows are left,
+ * the oldest traffic minute, then the oldest DNS answer, sets the cut-off.
+ * The free pages are then given back to the file system with an incremental
+ * vacuum.  Unacknowledged alerts, workloads and baselines are never deleted,
+ * so they alone can keep the file above `max_bytes`.
+ */
+int store_run_retention(struct store *s);
 
 void store_get_stats(struct store *s, struct store_stats *out);
 
@@ -122,6 +275,9 @@ void store_get_stats(struct store *s, struct store_stats *out);
 
 struct store_reader;
 
+/* A read-only connection for one thread.  NULL with `err` set: no such file,
+ * not an egresswatch database, or a schema other than STORE_SCHEMA_VERSION
+ * (an older one is migrated by the next store_open). */
 struct store_reader *store_reader_open(const char *path, char *err,
 				       size_t errlen);
 void store_reader_close(struct store_reader *r);
@@ -134,8 +290,13 @@ struct store_flow_filter {
 	int port;			/* remote or local port, -1 for any */
 	int proto;			/* -1 for any */
 	const char *workload;		/* exact "namespace/name", NULL for any */
-	uint32_t limit;			/* rows at most (0: default 1000) */
+	uint32_t limit;			/* rows at most (0: default 1000, max 100000) */
 	uint64_t before_id;		/* cursor: only ids below (0: none) */
+	/* With before_id: the cursor is the position (before_start_ns,
+	 * before_id) in the result order, i.e. the start_ns and id of the last
+	 * row of the previous page, which pages correctly even when ids are not
+	 * in start order (several captures replayed into one file). */
+	uint64_t before_start_ns;
 };
 
 /*
@@ -147,5 +308,59 @@ int store_query_flows(struct store_reader *r,
 		      const struct store_flow_filter *flt,
 		      int (*cb)(void *ctx, const struct store_flow *f),
 		      void *ctx, char *err, size_t errlen);
+
+struct store_alert_filter {
+	uint64_t since_ns;		/* last_seen at or after (0: no bound) */
+	uint64_t until_ns;		/* first_seen before (0: no bound) */
+	const char *workload;		/* exact, NULL for any */
+	int unacknowledged_only;
+	uint32_t limit;			/* as for flows */
+	uint64_t before_id;		/* cursor: (before_last_seen_ns, before_id) */
+	uint64_t before_last_seen_ns;	/* ... or only ids below when 0 */
+};
+
+/* Alerts, most recently seen first (by last_seen, then id).  As
+ * store_query_flows; `a->evidence` lives for the call. */
+int store_query_alerts(struct store_reader *r,
+		       const struct store_alert_filter *flt,
+		       int (*cb)(void *ctx, const struct store_alert *a),
+		       void *ctx, char *err, size_t errlen);
+
+/* Every workload, by namespace then name (at most STORE_QUERY_LIMIT_MAX). */
+int store_query_workloads(struct store_reader *r,
+			  int (*cb)(void *ctx, const struct store_workload *w),
+			  void *ctx, char *err, size_t errlen);
+
+/* One per-minute rollup row. */
+struct store_traffic {
+	uint64_t minute_ns;		/* start of the minute */
+	uint8_t remote_ip[16];
+	uint16_t remote_port;
+	uint8_t proto;
+	uint8_t direction;
+	uint64_t bytes_sent, bytes_received;
+	uint64_t packets_sent, packets_received;
+	uint64_t flows;			/* flows started in this minute */
+	char workload[STORE_WORKLOAD_MAX]; /* "" when unknown */
+};
+
+struct store_traffic_filter {
+	uint64_t since_ns, until_ns;	/* minutes overlapping [since, until) */
+	const char *workload;		/* exact ("" for unknown), NULL for any */
+	uint32_t limit;			/* as for flows */
+};
+
+/* Rollup rows, newest minute first. */
+int store_query_traffic(struct store_reader *r,
+			const struct store_traffic_filter *flt,
+			int (*cb)(void *ctx, const struct store_traffic *t),
+			void *ctx, char *err, size_t errlen);
+
+/* DNS answers that resolved to `address` for `workload` (NULL: any
+ * workload), most recently seen first, at most `limit` (as for flows). */
+int store_query_dns(struct store_reader *r, const uint8_t address[16],
+		    const char *workload, uint32_t limit,
+		    int (*cb)(void *ctx, const struct store_dns_answer *d),
+		    void *ctx, char *err, size_t errlen);
 
 #endif

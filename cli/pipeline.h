@@ -1,0 +1,46 @@
+/*
+ * pipeline.h - the stage between capture and the store: a bounded queue of
+ * flow events and the pipeline thread that orients each flow to its local
+ * workload and hands rows to the store.  Enrichment and policy plug in here.
+ *
+ * pipeline_emit() runs on the capture thread and never blocks in live mode:
+ * a full queue is counted in `dropped`.  In replay mode it waits instead, so
+ * an offline run loses nothing.
+ */
+#ifndef EW_CLI_PIPELINE_H
+#define EW_CLI_PIPELINE_H
+
+#include <stdint.h>
+#include "capture.h"
+#include "store.h"
+
+struct pipeline_config {
+	struct store *store;		/* borrowed; outlives the pipeline */
+	uint32_t queue_len;		/* flow events; default 65536 */
+	int blocking;			/* 1 for replay */
+};
+
+struct pipeline_stats {
+	uint64_t events;		/* accepted from capture */
+	uint64_t dropped;		/* refused: queue full (live only) */
+	uint64_t processed;		/* handed to the store */
+	uint64_t store_refused;		/* store queue full (counted there too) */
+	uint64_t queue_depth, queue_high_water;
+};
+
+struct pipeline;
+
+struct pipeline *pipeline_start(const struct pipeline_config *cfg, char *err,
+				size_t errlen);
+/* capture_emit_fn: ctx is the struct pipeline. */
+void pipeline_emit(void *ctx, const struct flow_record *rec);
+/* Drain the queue, stop the thread, free; the final counters go to `final`
+ * when it is not NULL.  NULL `p` is a no-op. */
+void pipeline_stop(struct pipeline *p, struct pipeline_stats *final);
+void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *out);
+
+/* Exposed for tests: orient a flow record to a store row (no workloads known:
+ * the initiator is the local side). */
+void pipeline_to_row(const struct flow_record *rec, struct store_flow *row);
+
+#endif
