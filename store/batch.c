@@ -51,11 +51,11 @@ static const char sql_flow[] =
 	" verdict = coalesce(excluded.verdict, verdict)";
 
 static const char sql_rollup[] =
-	"INSERT INTO traffic_minute (minute, workload, remote_ip, remote_port,"
+	"INSERT INTO traffic_minute (minute, workload, remote_ip, port,"
 	" proto, direction, bytes_sent, bytes_received, packets_sent,"
 	" packets_received, flows)"
 	" VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
-	" ON CONFLICT (minute, workload, remote_ip, remote_port, proto,"
+	" ON CONFLICT (minute, workload, remote_ip, port, proto,"
 	" direction) DO UPDATE SET"
 	" bytes_sent = bytes_sent + excluded.bytes_sent,"
 	" bytes_received = bytes_received + excluded.bytes_received,"
@@ -329,10 +329,16 @@ static void add_flow(struct store_batch *b, const struct store_flow *f)
 	b->flow_index[h] = ++b->nflows;
 }
 
+/* The port a rollup is kept under: the server's, whichever side it is. */
+static uint16_t service_port(const struct store_flow *f)
+{
+	return f->direction == STORE_INGRESS ? f->local_port : f->remote_port;
+}
+
 static int rollup_same(const struct store_rollup *r, uint64_t minute,
 		       const struct store_flow *f, size_t wlen)
 {
-	return r->minute == minute && r->remote_port == f->remote_port &&
+	return r->minute == minute && r->port == service_port(f) &&
 	       r->proto == f->proto && r->direction == f->direction &&
 	       memcmp(r->remote_ip, f->remote_ip, 16) == 0 &&
 	       strncmp(r->workload, f->workload, wlen) == 0 &&
@@ -353,13 +359,14 @@ static void add_rollup(struct store_batch *b, const struct store_flow *f)
 	size_t wlen = strnlen(f->workload, sizeof(f->workload) - 1);
 	uint8_t key[8 + 16 + 2 + 2 + STORE_WORKLOAD_MAX];
 	struct store_rollup *r;
+	uint16_t port = service_port(f);
 	uint32_t h, v;
 
 	if (!started && !dpkts && !f->dbytes_sent && !f->dbytes_received)
 		return;
 	memcpy(key, &minute, 8);
 	memcpy(key + 8, f->remote_ip, 16);
-	memcpy(key + 24, &f->remote_port, 2);
+	memcpy(key + 24, &port, 2);
 	key[26] = f->proto;
 	key[27] = f->direction;
 	memcpy(key + 28, f->workload, wlen);
@@ -374,7 +381,7 @@ static void add_rollup(struct store_batch *b, const struct store_flow *f)
 		memset(r, 0, offsetof(struct store_rollup, workload));
 		r->minute = minute;
 		memcpy(r->remote_ip, f->remote_ip, 16);
-		r->remote_port = f->remote_port;
+		r->port = port;
 		r->proto = f->proto;
 		r->direction = f->direction;
 		memcpy(r->workload, f->workload, wlen);
@@ -445,7 +452,7 @@ static void bind_rollup(sqlite3_stmt *st, const struct store_rollup *r)
 	sqlite3_bind_int64(st, 1, store_i64(r->minute));
 	store_bind_text(st, 2, r->workload, sizeof(r->workload));
 	sqlite3_bind_blob(st, 3, r->remote_ip, 16, SQLITE_STATIC);
-	sqlite3_bind_int(st, 4, r->remote_port);
+	sqlite3_bind_int(st, 4, r->port);
 	sqlite3_bind_int(st, 5, r->proto);
 	sqlite3_bind_int(st, 6, r->direction);
 	sqlite3_bind_int64(st, 7, store_i64(r->bytes_sent));

@@ -484,7 +484,7 @@ int store_query_traffic(struct store_reader *r,
 	m |= flt->since_ns ? TQ_SINCE : 0;
 	m |= flt->until_ns ? TQ_UNTIL : 0;
 	m |= flt->workload ? TQ_WORKLOAD : 0;
-	add(&q, 1, "SELECT minute, workload, remote_ip, remote_port, proto,"
+	add(&q, 1, "SELECT minute, workload, remote_ip, port, proto,"
 	    " direction, bytes_sent, bytes_received, packets_sent,"
 	    " packets_received, flows FROM traffic_minute WHERE 1");
 	/* Minute m covers [m, m + 1) minutes: it overlaps [since, until)
@@ -509,7 +509,7 @@ int store_query_traffic(struct store_reader *r,
 		t.minute_ns = u64col(st, 0) * NS_PER_MIN;
 		store_col_text(st, 1, t.workload, sizeof(t.workload));
 		store_col_ip(st, 2, t.remote_ip);
-		t.remote_port = (uint16_t)sqlite3_column_int(st, 3);
+		t.port = (uint16_t)sqlite3_column_int(st, 3);
 		t.proto = (uint8_t)sqlite3_column_int(st, 4);
 		t.direction = (uint8_t)sqlite3_column_int(st, 5);
 		t.bytes_sent = u64col(st, 6);

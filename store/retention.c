@@ -25,8 +25,8 @@ static const char *const age_sql[] = {
 	" WHERE end_ns < ?1 ORDER BY end_ns LIMIT ?2)",
 	/* A minute goes when all of it is older than the cut-off. */
 	"DELETE FROM traffic_minute WHERE (minute, workload, remote_ip,"
-	" remote_port, proto, direction) IN (SELECT minute, workload,"
-	" remote_ip, remote_port, proto, direction FROM traffic_minute"
+	" port, proto, direction) IN (SELECT minute, workload,"
+	" remote_ip, port, proto, direction FROM traffic_minute"
 	" WHERE minute < ?1 / 60000000000 LIMIT ?2)",
 	"DELETE FROM dns_answers WHERE rowid IN (SELECT rowid FROM dns_answers"
 	" WHERE seen_ns < ?1 LIMIT ?2)",

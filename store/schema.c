@@ -68,7 +68,7 @@ static const char schema_v1[] =
 	" minute INTEGER NOT NULL,"		/* end_ns / 60e9 */
 	" workload TEXT NOT NULL,"
 	" remote_ip BLOB NOT NULL,"
-	" remote_port INTEGER NOT NULL,"
+	" port INTEGER NOT NULL,"		/* service port, see store.h */
 	" proto INTEGER NOT NULL,"
 	" direction INTEGER NOT NULL,"
 	" bytes_sent INTEGER NOT NULL,"
@@ -76,7 +76,7 @@ static const char schema_v1[] =
 	" packets_sent INTEGER NOT NULL,"
 	" packets_received INTEGER NOT NULL,"
 	" flows INTEGER NOT NULL,"		/* flows started */
-	" PRIMARY KEY (minute, workload, remote_ip, remote_port, proto,"
+	" PRIMARY KEY (minute, workload, remote_ip, port, proto,"
 	"  direction)) WITHOUT ROWID;"
 	"CREATE INDEX traffic_minute_workload ON traffic_minute(workload, minute);"
 

@@ -335,7 +335,10 @@ int store_query_workloads(struct store_reader *r,
 struct store_traffic {
 	uint64_t minute_ns;		/* start of the minute */
 	uint8_t remote_ip[16];
-	uint16_t remote_port;
+	uint16_t port;			/* the service port: the remote port of
+					 * egress flows, the local port of
+					 * ingress ones, so that the clients'
+					 * ephemeral ports never split a row */
 	uint8_t proto;
 	uint8_t direction;
 	uint64_t bytes_sent, bytes_received;

@@ -194,7 +194,7 @@ void store_row_release(struct store_row *row);
 struct store_rollup {
 	uint64_t minute;
 	uint8_t remote_ip[16];
-	uint16_t remote_port;
+	uint16_t port;			/* service port, see store_traffic */
 	uint8_t proto, direction;
 	uint64_t bytes_sent, bytes_received, packets_sent, packets_received;
 	uint64_t flows;

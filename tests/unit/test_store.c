@@ -625,6 +625,42 @@ static int collect_traffic_cb(void *ctx, const struct store_traffic *t)
 	return 0;
 }
 
+/* Ingress flows from many client ports to one server port are one rollup
+ * row, kept under the server's (local) port. */
+static void test_rollups_key_on_the_service_port(void)
+{
+	struct store_traffic got[16];
+	struct store_traffic_filter tf = {0};
+	struct store_reader *r;
+	char p[512], err[256];
+	struct store *s = open_default(db_path(p, sizeof(p)));
+	uint64_t m0 = T2016 + 20 * MIN_NS;
+	struct store_flow f;
+
+	for (uint64_t i = 0; i < 3; i++) {
+		f = mkflow(10 + i, m0 + i * NS, m0 + i * NS + 1);
+		f.direction = STORE_INGRESS;
+		f.local_port = 6379;
+		f.remote_port = (uint16_t)(40000 + i);
+		store_put_flow(s, &f);
+	}
+	f = mkflow(20, m0 + 5 * NS, m0 + 6 * NS);	/* egress: remote port */
+	f.local_port = 40001;
+	f.remote_port = 6379;
+	store_put_flow(s, &f);
+	store_sync(s);
+	memset(got, 0, sizeof(got));
+	r = store_reader_open(p, err, sizeof(err));
+	CHECK(store_query_traffic(r, &tf, collect_traffic_cb, got, err,
+				  sizeof(err)) == 2);
+	for (int i = 0; i < 2; i++) {
+		CHECK_EQ_U(got[i].port, 6379);
+		CHECK_EQ_U(got[i].flows, got[i].direction == STORE_INGRESS ? 3 : 1);
+	}
+	store_reader_close(r);
+	store_close(s);
+}
+
 static void test_rollups_sum_deltas_per_minute(void)
 {
 	struct store_traffic got[16];
@@ -1687,6 +1723,7 @@ int main(void)
 	RUN(test_roundtrip_all_fields_v4_and_v6);
 	RUN(test_upsert_updates_row_same_with_or_without_coalescing);
 	RUN(test_rollups_sum_deltas_per_minute);
+	RUN(test_rollups_key_on_the_service_port);
 	RUN(test_filters_time_cidr_port_proto_workload_limit_cursor);
 	RUN(test_cursor_pages_through_everything_once);
 	RUN(test_since_query_finds_long_lived_flows);
