@@ -18,6 +18,7 @@
 
 #include "capture.h"
 #include "decode.h"
+#include "dns.h"
 #include "flow.h"
 #include "internal.h"
 #include "util.h"
@@ -33,6 +34,8 @@ struct capture {
 	uint32_t n_ifaces;
 	uint64_t clock_ns;		/* last time given to flow_table_advance */
 	uint64_t files, file_errors;
+	struct dns_stats dns;
+	struct dns_event dns_ev;	/* scratch: too big for the stack path */
 };
 
 const char *flow_end_reason_name(enum flow_end_reason r)
@@ -132,6 +135,43 @@ static int iface_index(struct capture *c, const char *name)
 	return (int)c->n_ifaces++;
 }
 
+/* Named on the way out, like flow events. */
+static void emit_dns_named(void *ctx, const struct dns_event *ev)
+{
+	struct capture *c = ctx;
+	struct dns_event *e = &c->dns_ev;
+
+	if (e != ev)
+		*e = *ev;
+	if (e->iface < c->n_ifaces)
+		memcpy(e->ifname, c->ifnames[e->iface], CAPTURE_IFNAME_MAX);
+	c->cfg.emit_dns(c->cfg.emit_ctx, e);
+}
+
+/*
+ * A DNS response: a UDP datagram or TCP segment from port 53 with payload.
+ * The parser is only reached for those, so the cost on every other packet is
+ * two compares.  Responses count whoever receives them as the client.
+ */
+static void dns_response(struct capture *c, const struct pkt_layer *l,
+			 uint32_t iface, uint64_t ts)
+{
+	struct dns_event *e = &c->dns_ev;
+
+	e->ts_ns = ts;
+	e->iface = iface;
+	memcpy(e->client_ip, l->dst, 16);
+	memcpy(e->server_ip, l->src, 16);
+	if (l->proto == 17) {
+		if (dns_parse_response(l->payload, l->payload_len,
+				       DNS_WIRE_LEN_UNKNOWN, e, &c->dns) == 0)
+			emit_dns_named(c, e);
+	} else {
+		dns_parse_tcp_segment(l->payload, l->payload_len, e,
+				      emit_dns_named, c, &c->dns);
+	}
+}
+
 static inline void account(struct capture *c, int dlt, uint32_t iface,
 			   const struct pcap_pkthdr *h, const uint8_t *data,
 			   uint64_t ts)
@@ -139,8 +179,15 @@ static inline void account(struct capture *c, int dlt, uint32_t iface,
 	struct decoded d;
 	int n = decode_packet(c->dec, dlt, data, h->caplen, h->len, ts, &d);
 
-	for (int i = 0; i < n; i++)
-		flow_table_packet(c->ft, &d.l[i], d.vlan, iface, ts);
+	for (int i = 0; i < n; i++) {
+		const struct pkt_layer *l = &d.l[i];
+
+		flow_table_packet(c->ft, l, d.vlan, iface, ts);
+		if (l->sport == DNS_PORT && l->payload_len > 0 &&
+		    (l->proto == 17 || l->proto == 6) && c->cfg.emit_dns &&
+		    l->fragment != 2)
+			dns_response(c, l, iface, ts);
+	}
 	if (ts >= c->clock_ns + CLOCK_STEP_NS) {
 		flow_table_advance(c->ft, ts);
 		c->clock_ns = ts;
@@ -274,6 +321,7 @@ void capture_get_stats(struct capture *c, struct capture_stats *out)
 	memset(out, 0, sizeof(*out));
 	out->decode = *decoder_stats(c->dec);
 	flow_table_stats(c->ft, &out->flow);
+	out->dns = c->dns;
 	out->files = c->files;
 	out->file_errors = c->file_errors;
 }

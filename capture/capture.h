@@ -111,12 +111,7 @@ struct capture_flow_stats {
 	uint64_t memory_bytes;	/* bytes allocated for entries and buckets */
 };
 
-struct capture_stats {
-	struct capture_decode_stats decode;
-	struct capture_flow_stats flow;
-	uint64_t files, file_errors;	/* replay */
-};
-
+struct dns_stats;
 typedef void (*capture_emit_fn)(void *ctx, const struct flow_record *rec);
 
 /*
@@ -143,6 +138,169 @@ struct dns_event {
 	uint32_t ttl[DNS_EVENT_MAX_ADDRS];
 };
 typedef void (*capture_dns_fn)(void *ctx, const struct dns_event *ev);
+
+/* ---- DNS ---------------------------------------------------------------- */
+
+/*
+ * Counters.  Each message handed to dns_parse_response lands in exactly one
+ * of the outcome counters; the "of which" counters say why a message was
+ * invalid, and the answer counters describe what was kept or dropped inside
+ * responses that did produce an event.
+ */
+struct dns_stats {
+	/* outcomes: exactly one per message */
+	uint64_t responses;		/* complete responses turned into events */
+	uint64_t partial;		/* cut short by the capture inside the
+					 * answer section: event with the RRs
+					 * complete before the cut */
+	uint64_t queries_ignored;	/* QR = 0 */
+	uint64_t opcode_ignored;	/* OPCODE other than QUERY (0) */
+	uint64_t no_question;		/* QDCOUNT = 0: nothing to attribute */
+	uint64_t truncated;		/* cut short by the capture before the
+					 * question ended: no event */
+	uint64_t invalid;		/* breaks RFC 1035 or our name bounds */
+	/* of which invalid */
+	uint64_t ptr_not_backward;	/* pointer not strictly before its name
+					 * segment: forward, into itself, loop */
+	uint64_t ptr_too_many_hops;	/* more than DNS_MAX_PTR_HOPS pointers */
+	uint64_t name_too_long;		/* > 255 octets on the wire, or the
+					 * escaped text does not fit DNS_NAME_MAX */
+	uint64_t label_bad_type;	/* length octet 0x40-0xbf (RFC 6891 5) */
+	uint64_t qdcount_not_one;	/* QDCOUNT > 1 (RFC 9619) */
+	uint64_t bad_rdata;		/* A/AAAA/CNAME RDATA of the wrong size */
+	/* answers */
+	uint64_t answers_too_many;	/* messages with ANCOUNT > DNS_MAX_ANSWERS:
+					 * the records after those are not read */
+	/* inside responses that produced an event */
+	uint64_t unrelated_answers;	/* A/AAAA whose owner is not on the chain
+					 * from the question: ignored */
+	uint64_t addrs_dropped;		/* chain addresses beyond DNS_EVENT_MAX_ADDRS */
+	/* DNS over TCP (dns_parse_tcp_segment) */
+	uint64_t tcp_partial;		/* segment does not hold its whole
+					 * message: skipped (see below) */
+};
+
+/*
+ * The per-workload address -> name cache (capture/dnscache.c).
+ *
+ * Each workload (a key such as "namespace/name", or an interface name when
+ * no workload is known) has its own view: an address is named for a
+ * workload only if that workload's own DNS traffic resolved it.  There is
+ * deliberately no global fallback: when a workload never resolved an
+ * address, a lookup says so rather than borrowing another workload's name,
+ * so one pod's (or one hostile DNS server's) answers can never label
+ * another pod's flows.
+ *
+ * Lifetime of an entry.  A response makes the entry live for its TTL, raised
+ * to `ttl_floor_s` (clients such as the JVM or browsers keep answers longer
+ * than the tiny TTLs CDNs hand out, and keep connecting to them) and cut to
+ * `ttl_cap_s`.  Every lookup that hits extends the entry to at least
+ * now + `grace_s`, and moves it to the recent end of the LRU lists.  The
+ * pipeline looks the remote address up on each flow event (NEW, UPDATE,
+ * END), so a name stays available for as long as a flow to the address
+ * lives: consecutive events of a flow are never further apart than the flow
+ * table's idle timeout plus its update interval, and the default grace
+ * (600 s) covers the default TCP idle timeout (300 s).  Set `grace_s` above
+ * the longest idle timeout in use.  The price of not counting references is
+ * that a name outlives its last flow by up to `grace_s`; the gain is that a
+ * lost or reordered flow event can never leak or strand an entry.
+ *
+ * Memory is fixed at open: `max_entries` slots of about 320 bytes (the name
+ * is stored in the slot, DNS_NAME_MAX bytes), `max_workloads` key slots of
+ * about 340 bytes, and the hash buckets - about 21.5 MiB at the defaults,
+ * allocated once and touched only as they fill.  A full
+ * cache evicts its least recently used entry; a workload holding
+ * `max_per_workload` entries evicts its own least recently used one instead,
+ * so a single pod resolving endlessly cannot flush the names of the others.
+ * Every eviction is counted.  Keys and addresses are hashed with SipHash
+ * under a random key.
+ *
+ * One address, several names (CDNs): the most recent response wins.  The
+ * cache is not thread-safe: one owner thread calls everything.  All times
+ * are the caller's clock in nanoseconds (packet time in replay).
+ */
+#define DNSCACHE_KEY_MAX 320	/* "namespace/name": 63 + 1 + 253, plus NUL */
+
+struct dnscache_config {
+	uint32_t max_entries;		/* address -> name entries, all workloads */
+	uint32_t max_per_workload;	/* entries one workload may hold */
+	uint32_t max_workloads;		/* distinct keys with entries */
+	uint32_t ttl_floor_s;		/* shortest life a response gives */
+	uint32_t ttl_cap_s;		/* longest life a response gives */
+	uint32_t grace_s;		/* life a hit extends to, from now */
+};
+/* Defaults: 65536 entries, 8192 per workload, 4096 workloads, TTL floor
+ * 60 s, cap 24 h, grace 600 s. */
+void dnscache_config_defaults(struct dnscache_config *cfg);
+
+struct dnscache_stats {
+	uint64_t entries;		/* live and dead entries held now */
+	uint64_t workloads;		/* keys holding at least one entry */
+	uint64_t inserts;		/* new (workload, address) entries */
+	uint64_t renames;		/* an address re-resolved: name replaced */
+	uint64_t refreshes;		/* re-resolved to the same name */
+	uint64_t lookups, hits, misses;
+	uint64_t hits_after_ttl;	/* hits kept alive by the grace only */
+	uint64_t expired;		/* dead entries reclaimed */
+	uint64_t evicted;		/* live entries dropped: cache full */
+	uint64_t evicted_quota;		/* live entries dropped: workload full */
+	uint64_t forgotten;		/* entries dropped by dnscache_forget */
+	uint64_t refused_workloads;	/* inserts dropped: max_workloads keys
+					 * already hold entries */
+	uint64_t refused_bad;		/* inserts dropped: key or name unusable */
+};
+
+struct dnscache;
+
+/* NULL with a reason in `err` on a bad config or ENOMEM. */
+struct dnscache *dnscache_open(const struct dnscache_config *cfg, char *err,
+			       size_t errlen);
+/* Free everything.  NULL is a no-op. */
+void dnscache_close(struct dnscache *c);
+
+/*
+ * Remember that workload `key` resolved `addr` (16-byte mapped form) to
+ * `name` (presentation form as in struct dns_event, at most DNS_NAME_MAX - 1
+ * bytes) with `ttl_s`, at `now_ns`.  An entry for the same address is
+ * overwritten: the name is replaced and the TTL restarts, but a grace
+ * extension a live flow earned is kept.  Returns 0, -EINVAL (empty or
+ * over-long key or name), or -ENOSPC (max_workloads keys busy); failures are
+ * counted.
+ */
+int dnscache_put(struct dnscache *c, const char *key, const uint8_t addr[16],
+		 const char *name, uint32_t ttl_s, uint64_t now_ns);
+
+/*
+ * dnscache_put for every address of a parsed response, named after its
+ * question (what the workload asked for).  Returns the number of addresses
+ * stored.
+ */
+int dnscache_add_event(struct dnscache *c, const char *key,
+		       const struct dns_event *ev, uint64_t now_ns);
+
+/*
+ * The name workload `key` last resolved `addr` to.  On a hit, copies the
+ * name into `name` (DNS_NAME_MAX bytes), extends the entry's life to at
+ * least now + grace_s and returns 0.  Returns -ENOENT when the workload has
+ * no live entry for the address; `name` is then "".
+ */
+int dnscache_lookup(struct dnscache *c, const char *key, const uint8_t addr[16],
+		    uint64_t now_ns, char name[DNS_NAME_MAX]);
+
+/* Drop every entry of workload `key` (pod deleted, interface removed).
+ * Returns the number of entries dropped. */
+size_t dnscache_forget(struct dnscache *c, const char *key);
+
+void dnscache_get_stats(const struct dnscache *c, struct dnscache_stats *out);
+
+/* ---- all capture counters ------------------------------------------------ */
+
+struct capture_stats {
+	struct capture_decode_stats decode;
+	struct capture_flow_stats flow;
+	struct dns_stats dns;		/* responses parsed on port 53 */
+	uint64_t files, file_errors;	/* replay */
+};
 
 struct capture_config {
 	uint32_t max_flows;		/* hard cap on concurrent flows */
@@ -332,5 +490,316 @@ void capture_live_snapshot(struct capture_live *l, struct capture_stats *cs,
 			   struct capture_live_stats *ls,
 			   struct capture_iface_stats *ifs, size_t max,
 			   size_t *n_ifs);
+
+/* ==== attribution ==========================================================
+ *
+ * Which workload (pod or container) owns an interface or an address.  A
+ * registry merges what several metadata sources say about each workload:
+ *
+ *   - the host scan, attrib_rescan(): every link of ours whose peer sits in
+ *     another network namespace (IFLA_LINK_NETNSID), mapped to that
+ *     namespace by asking the kernel for the nsid of each distinct
+ *     /proc/PID/ns/net (RTM_GETNSID); the namespace's processes and their
+ *     /proc/PID/cgroup (kubelet, containerd, CRI-O, Docker, Podman layouts,
+ *     cgroup v1 or v2) give the pod uid and container ids; its addresses
+ *     come from RTM_GETADDR with IFA_TARGET_NETNSID; pod names from the
+ *     kubelet's log directories (<podlog_root>/<namespace>_<name>_<uid>);
+ *   - the inventory file, attrib_load_inventory();
+ *   - API clients (Kubernetes, Docker/CRI), through attrib_set_pod() and
+ *     friends, bracketed by attrib_sync_begin/end for full re-lists;
+ *   - addresses learned from traffic, attrib_learn_ip().
+ *
+ * A source's statement about a workload replaces what the same source said
+ * before; a workload lives while at least one source other than "learned"
+ * asserts it.  Names come from, in order: Kubernetes API, runtime API,
+ * inventory, pod log directories; a pod nobody names yet is "pod-<uid>" and
+ * a plain container "<runtime>-<first 12 of id>", flagged ATTRIB_F_UNNAMED,
+ * so that a flow is never shown without an owner the scan could identify.
+ *
+ * Address ownership follows churn: every (workload, address) mapping has a
+ * generation, taken when the address first appears for that workload; the
+ * newest mapping wins, so an address reused by a new pod maps to it from the
+ * moment a source reports it, and a removed pod takes its addresses along
+ * unless a newer pod holds them already.  A learned address never displaces
+ * one a source asserted (a pod forging a source address cannot steal it).
+ * Interfaces are owned by source rank: scan, then Kubernetes, runtime,
+ * inventory.
+ *
+ * Threads: one pthread rwlock (writers preferred).  Lookups take it shared,
+ * hash once (SipHash, random key) and copy a small result: no allocation, no
+ * I/O.  Everything that changes the registry takes it exclusively, and only
+ * after its I/O is done: a rescan reads /proc and netlink unlocked, then
+ * applies the result in one short critical section, so readers never see a
+ * half-applied scan.  attrib_rescan() calls are serialised among themselves.
+ * Every function may be called from any thread.
+ */
+
+#define ATTRIB_NS_MAX 64		/* DNS label: 63 + NUL */
+#define ATTRIB_NAME_MAX 254		/* DNS subdomain: 253 + NUL */
+#define ATTRIB_REF_MAX (ATTRIB_NS_MAX + ATTRIB_NAME_MAX) /* "ns/name" + NUL */
+#define ATTRIB_KIND_MAX 32
+#define ATTRIB_RUNTIME_MAX 16
+#define ATTRIB_QOS_MAX 16
+#define ATTRIB_CID_LEN 64		/* container ids: 64 lowercase hex */
+#define ATTRIB_UID_MAX 37		/* pod uid: UUID + NUL */
+#define ATTRIB_NETNS_MAX 64		/* netns name (/run/netns entry) */
+#define ATTRIB_MAX_CONTAINERS 16	/* per workload; more are counted */
+#define ATTRIB_MAX_IPS 16		/* per workload, learned included */
+#define ATTRIB_MAX_IFACES 4		/* host-side interfaces per workload */
+#define ATTRIB_MAX_LABELS 64
+#define ATTRIB_LABEL_KEY_MAX 318	/* prefix 253 + '/' + name 63 + NUL */
+#define ATTRIB_LABEL_VALUE_MAX 256	/* Kubernetes: 63; Docker: longer */
+#define ATTRIB_LABEL_TEXT 4096		/* bytes of keys and values together */
+
+enum attrib_source {
+	ATTRIB_SRC_SCAN = 0,	/* attrib_rescan: this host's kernel and /proc */
+	ATTRIB_SRC_PODLOGS,	/* kubelet log directories: names only */
+	ATTRIB_SRC_INVENTORY,	/* attrib_load_inventory */
+	ATTRIB_SRC_KUBE,	/* a Kubernetes API client */
+	ATTRIB_SRC_RUNTIME,	/* a container runtime API client */
+	ATTRIB_SRC_LEARNED,	/* addresses seen in traffic */
+	ATTRIB_SRC__COUNT
+};
+/* "scan", "podlogs", "inventory", "kube", "runtime", "learned". */
+const char *attrib_source_name(enum attrib_source src);
+
+/* Labels as offsets into one bounded text block, so a copy is one memcpy
+ * and needs no pointer fix-up.  Use the accessors below. */
+struct attrib_labels {
+	uint16_t n;
+	uint16_t truncated;		/* 1: some did not fit and were dropped */
+	struct { uint16_t key, value; } at[ATTRIB_MAX_LABELS];
+	uint16_t used;			/* bytes of text in use */
+	char text[ATTRIB_LABEL_TEXT];
+};
+static inline const char *attrib_label_key(const struct attrib_labels *l,
+					   size_t i)
+{
+	return l->text + l->at[i].key;
+}
+static inline const char *attrib_label_value(const struct attrib_labels *l,
+					     size_t i)
+{
+	return l->text + l->at[i].value;
+}
+/* The value of `key`, or NULL. */
+const char *attrib_labels_get(const struct attrib_labels *l, const char *key);
+
+struct attrib_iface {
+	char name[CAPTURE_IFNAME_MAX];
+	int32_t ifindex;		/* 0 when only the name is known */
+};
+
+struct attrib_ip {
+	uint8_t addr[16];		/* IPv4-mapped for IPv4 */
+	uint32_t sources;		/* 1 << enum attrib_source, per claimant */
+	uint64_t gen;			/* mapping generation: newer wins */
+	uint64_t since_ns;		/* when it appeared (learned: packet time) */
+};
+
+#define ATTRIB_F_UNNAMED 0x1		/* name made up from the uid or id */
+#define ATTRIB_F_LEARNED 0x2		/* lookup by IP hit a learned address */
+#define ATTRIB_F_LABELS_TRUNCATED 0x4	/* some labels did not fit */
+
+/* Everything known about one workload. */
+struct attrib_workload {
+	uint64_t id;			/* > 0, never reused in this process */
+	uint64_t version;		/* changes whenever anything below does */
+	uint32_t sources;		/* 1 << enum attrib_source, per source */
+	uint32_t flags;			/* ATTRIB_F_* */
+	char namespace[ATTRIB_NS_MAX];	/* "" for plain containers / unnamed */
+	char name[ATTRIB_NAME_MAX];
+	char kind[ATTRIB_KIND_MAX];	/* "Pod", "Container", or a source's */
+	char runtime[ATTRIB_RUNTIME_MAX]; /* "containerd", "cri-o", ... or "" */
+	char qos[ATTRIB_QOS_MAX];	/* "guaranteed", ... or "" */
+	char pod_uid[ATTRIB_UID_MAX];	/* "" when not a pod */
+	char netns[ATTRIB_NETNS_MAX];	/* "" when unknown */
+	uint8_t n_containers, n_ips, n_ifaces;
+	char containers[ATTRIB_MAX_CONTAINERS][ATTRIB_CID_LEN + 1];
+	struct attrib_ip ips[ATTRIB_MAX_IPS];
+	struct attrib_iface ifaces[ATTRIB_MAX_IFACES];
+	struct attrib_labels labels;
+};
+
+/* What a lookup returns: small enough to copy on every flow event. */
+struct attrib_ref {
+	uint64_t id;			/* of the workload (attrib_get) */
+	uint64_t version;		/* its version at the lookup */
+	uint32_t flags;			/* ATTRIB_F_* */
+	char workload[ATTRIB_REF_MAX];	/* "namespace/name", or "name" */
+	char kind[ATTRIB_KIND_MAX];
+};
+
+struct attrib_config {
+	const char *proc_root;		/* "/proc" */
+	const char *cgroup_root;	/* "/sys/fs/cgroup": reported, not read */
+	const char *podlog_root;	/* "/var/log/pods"; NULL or "": off */
+	const char *netns_root;		/* "/run/netns": netns names; NULL: off */
+	uint32_t max_workloads;		/* 16384 */
+	uint32_t max_learned_ips;	/* per workload, 4 */
+	uint32_t max_procs;		/* /proc entries per scan, 65536 */
+	uint32_t max_procs_per_netns;	/* cgroups read per netns, 64 */
+	uint32_t max_podlogs;		/* pod log dirs per scan, 65536 */
+	uint32_t max_namespaces;	/* namespaces with labels, 4096 */
+};
+void attrib_config_defaults(struct attrib_config *cfg);
+
+struct attrib_stats {
+	uint64_t workloads, namespaces, ips, ifaces;	/* now */
+	uint64_t podlog_pods;			/* names known from pod log dirs */
+	uint64_t inventory_workloads;		/* in the last loaded inventory */
+	uint64_t scans, scan_errors, scan_last_ns;	/* duration of the last */
+	uint64_t scan_procs, scan_procs_capped, scan_proc_errors;
+	uint64_t scan_netns, scan_links, scan_links_attributed;
+	uint64_t scan_uid_conflicts;		/* processes of another pod in a netns */
+	uint64_t created, removed;		/* workloads, ever */
+	uint64_t ip_moves;			/* an address changed owner */
+	uint64_t learned, learn_known, learn_refused, learn_ignored,
+		 learn_no_workload;
+	uint64_t dropped_containers, dropped_ips, dropped_ifaces,
+		 dropped_labels, full;		/* caps reached */
+	uint64_t lookups, lookup_misses;
+};
+
+struct attrib;
+
+/* Create an empty registry; nothing is read yet.  Paths are copied.  NULL
+ * with a reason in `err`. */
+struct attrib *attrib_open(const struct attrib_config *cfg, char *err,
+			   size_t errlen);
+/* Free everything.  No other call may be running.  NULL is a no-op. */
+void attrib_close(struct attrib *a);
+
+/*
+ * Scan the host (see above) and apply the result: workloads found replace
+ * what the previous scan said, and those no longer found lose the scan's
+ * claim.  Cost: one link dump, one readlink per process in /proc (up to
+ * max_procs), one RTM_GETNSID per distinct netns, one address dump and up to
+ * max_procs_per_netns cgroup reads per netns behind a link, one readdir of
+ * the pod log root; a host without links into other namespaces costs the
+ * link dump only.  Needs CAP_SYS_PTRACE (or root) for /proc/PID/ns/net and
+ * CAP_NET_ADMIN for the addresses; without them it attributes less, and
+ * says so once.  0, or -errno when netlink is unusable (`err` set).
+ */
+int attrib_rescan(struct attrib *a, char *err, size_t errlen);
+
+/*
+ * Load the inventory at `path` (YAML, see tests/attrib/inventory_lab.yaml)
+ * and make it the inventory source's statement: workloads it no longer
+ * lists lose its claim.  On any error nothing changes; `err` reads
+ * "path:line:col: message".  0, -EINVAL, -ENOENT, -EFBIG, -ENOMEM, ...
+ */
+int attrib_load_inventory(struct attrib *a, const char *path, char *err,
+			  size_t errlen);
+
+/*
+ * Lookups: 0 with `out` filled, or -ENOENT.  No allocation.  The IP lookup
+ * sets ATTRIB_F_LEARNED when the mapping was learned from traffic.
+ * Container ids must be complete (64 hex).
+ */
+int attrib_lookup_iface(struct attrib *a, const char *ifname,
+			struct attrib_ref *out);
+int attrib_lookup_ifindex(struct attrib *a, int32_t ifindex,
+			  struct attrib_ref *out);
+int attrib_lookup_ip(struct attrib *a, const uint8_t ip[16],
+		     struct attrib_ref *out);
+int attrib_lookup_pod(struct attrib *a, const char *uid,
+		      struct attrib_ref *out);
+int attrib_lookup_container(struct attrib *a, const char *id,
+			    struct attrib_ref *out);
+/* By "namespace/name" (or "name" when the namespace is empty). */
+int attrib_lookup_name(struct attrib *a, const char *ref,
+		       struct attrib_ref *out);
+/* Copy the whole record of workload `id` (about 6 KiB).  0 or -ENOENT. */
+int attrib_get(struct attrib *a, uint64_t id, struct attrib_workload *out);
+/* Copy a namespace's labels (Kubernetes API over inventory).  0 or -ENOENT. */
+int attrib_namespace_labels(struct attrib *a, const char *ns,
+			    struct attrib_labels *out);
+/*
+ * Call `cb` for every workload, in no particular order, under the read
+ * lock: `cb` must not call into the registry.  A non-zero return from `cb`
+ * stops the walk and is returned.
+ */
+int attrib_foreach(struct attrib *a,
+		   int (*cb)(void *ctx, const struct attrib_workload *w),
+		   void *ctx);
+/* Changes with every change to the registry: compare to know when to
+ * re-read workloads (e.g. to store them). */
+uint64_t attrib_version(struct attrib *a);
+void attrib_get_stats(struct attrib *a, struct attrib_stats *out);
+
+/*
+ * The workload on interface `ifname` sent a packet from `ip` at `ts_ns`:
+ * remember `ip` as one of its addresses.  Cheap when already known (shared
+ * lock only).  Ignored (-EINVAL): unspecified, loopback, multicast,
+ * broadcast, IPv4 and IPv6 link-local.  At most max_learned_ips per
+ * workload: beyond, -ENOSPC (counted; the first ones stay, so a pod cycling
+ * through forged sources cannot flush its real address).  Returns 1 when
+ * learned, 0 when already known, -ENOENT when no workload owns `ifname`.
+ */
+int attrib_learn_ip(struct attrib *a, const char *ifname,
+		    const uint8_t ip[16], uint64_t ts_ns);
+
+/* ---- metadata sources (API clients plug in here) -------------------------
+ *
+ * Strings are borrowed for the call.  `src` is ATTRIB_SRC_KUBE,
+ * ATTRIB_SRC_RUNTIME or ATTRIB_SRC_INVENTORY; anything else is -EINVAL.
+ * A statement replaces the same source's previous one about the workload
+ * (matched by pod uid, then container id, then name, then interface).
+ * Returns 0, -EINVAL (bad uid, id, name or address; nothing changed),
+ * -ENOSPC (registry full: max_workloads).  Labels beyond the caps are
+ * dropped and flagged ATTRIB_F_LABELS_TRUNCATED, not refused.
+ */
+struct attrib_kv {
+	const char *key, *value;
+};
+
+struct attrib_pod_meta {
+	const char *uid;			/* required */
+	const char *namespace, *name;		/* required */
+	const char *kind;			/* NULL: "Pod" */
+	const struct attrib_kv *labels;
+	size_t n_labels;
+	const uint8_t (*ips)[16];		/* status.podIPs */
+	size_t n_ips;
+	const char *const *container_ids;	/* bare 64-hex ids */
+	size_t n_container_ids;
+	const char *runtime;			/* NULL: unknown */
+};
+int attrib_set_pod(struct attrib *a, enum attrib_source src,
+		   const struct attrib_pod_meta *m);
+/* Withdraw the source's statement about pod `uid`.  0 or -ENOENT. */
+int attrib_remove_pod(struct attrib *a, enum attrib_source src,
+		      const char *uid);
+
+struct attrib_container_meta {
+	const char *id;				/* required, 64 hex */
+	const char *name;			/* required (Docker's, no '/') */
+	const char *namespace;			/* NULL: "" */
+	const char *pod_uid;			/* NULL: not in a pod */
+	const char *runtime;			/* NULL: unknown */
+	const struct attrib_kv *labels;
+	size_t n_labels;
+	const uint8_t (*ips)[16];
+	size_t n_ips;
+};
+int attrib_set_container(struct attrib *a, enum attrib_source src,
+			 const struct attrib_container_meta *m);
+int attrib_remove_container(struct attrib *a, enum attrib_source src,
+			    const char *id);
+
+/* Labels of a Kubernetes namespace (for namespaceSelectors).  Replaces the
+ * source's previous labels for `ns`.  0, -EINVAL or -ENOSPC. */
+int attrib_set_namespace(struct attrib *a, enum attrib_source src,
+			 const char *ns, const struct attrib_kv *labels,
+			 size_t n_labels);
+
+/*
+ * A full re-list: after attrib_sync_end(), every workload and namespace the
+ * source asserted before attrib_sync_begin() and did not assert again in
+ * between loses the source's claim.  One sync per source at a time.
+ */
+void attrib_sync_begin(struct attrib *a, enum attrib_source src);
+void attrib_sync_end(struct attrib *a, enum attrib_source src);
 
 #endif

@@ -37,45 +37,6 @@
 #define DNS_CLASS_IN 1
 
 /*
- * Counters.  Each message handed to dns_parse_response lands in exactly one
- * of the outcome counters; the "of which" counters say why a message was
- * invalid, and the answer counters describe what was kept or dropped inside
- * responses that did produce an event.
- */
-struct dns_stats {
-	/* outcomes: exactly one per message */
-	uint64_t responses;		/* complete responses turned into events */
-	uint64_t partial;		/* cut short by the capture inside the
-					 * answer section: event with the RRs
-					 * complete before the cut */
-	uint64_t queries_ignored;	/* QR = 0 */
-	uint64_t opcode_ignored;	/* OPCODE other than QUERY (0) */
-	uint64_t no_question;		/* QDCOUNT = 0: nothing to attribute */
-	uint64_t truncated;		/* cut short by the capture before the
-					 * question ended: no event */
-	uint64_t invalid;		/* breaks RFC 1035 or our name bounds */
-	/* of which invalid */
-	uint64_t ptr_not_backward;	/* pointer not strictly before its name
-					 * segment: forward, into itself, loop */
-	uint64_t ptr_too_many_hops;	/* more than DNS_MAX_PTR_HOPS pointers */
-	uint64_t name_too_long;		/* > 255 octets on the wire, or the
-					 * escaped text does not fit DNS_NAME_MAX */
-	uint64_t label_bad_type;	/* length octet 0x40-0xbf (RFC 6891 5) */
-	uint64_t qdcount_not_one;	/* QDCOUNT > 1 (RFC 9619) */
-	uint64_t bad_rdata;		/* A/AAAA/CNAME RDATA of the wrong size */
-	/* answers */
-	uint64_t answers_too_many;	/* messages with ANCOUNT > DNS_MAX_ANSWERS:
-					 * the records after those are not read */
-	/* inside responses that produced an event */
-	uint64_t unrelated_answers;	/* A/AAAA whose owner is not on the chain
-					 * from the question: ignored */
-	uint64_t addrs_dropped;		/* chain addresses beyond DNS_EVENT_MAX_ADDRS */
-	/* DNS over TCP (dns_parse_tcp_segment) */
-	uint64_t tcp_partial;		/* segment does not hold its whole
-					 * message: skipped (see below) */
-};
-
-/*
  * Parse one DNS message (RFC 1035 section 4) received by a workload.
  *
  * `msg` holds `len` captured bytes; `wire_len` is the message's length as

@@ -24,7 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "dnscache.h"
+#include "capture.h"
 #include "util.h"
 
 #define NIL 0u

@@ -106,6 +106,10 @@ static void print_summary(const struct capture_stats *cs,
 			any = 1;
 		}
 	printf("%s\n", any ? "" : " none");
+	printf("dns:      %" PRIu64 " responses (%" PRIu64 " cut short), %" PRIu64
+	       " invalid, %" PRIu64 " truncated; %" PRIu64 " flows named\n",
+	       cs->dns.responses + cs->dns.partial, cs->dns.partial,
+	       cs->dns.invalid, cs->dns.truncated, ps->named);
 	printf("store:    %" PRIu64 " rows written, %" PRIu64
 	       " lost (queue %" PRIu64 ", write %" PRIu64 "), %" PRIu64
 	       " events dropped before the store\n",
@@ -186,6 +190,7 @@ int cmd_replay(int argc, char **argv)
 	}
 	ccfg.first_flow_id = store_next_flow_id(st);
 	ccfg.emit = pipeline_emit;
+	ccfg.emit_dns = pipeline_emit_dns;
 	ccfg.emit_ctx = pl;
 	struct capture *cap = capture_open(&ccfg, err, sizeof(err));
 	if (!cap) {
@@ -217,7 +222,7 @@ int cmd_replay(int argc, char **argv)
 		status = 1;
 	capture_close(cap);
 	if (ss.dropped_queue_full || ss.dropped_write_error || ps.dropped ||
-	    ps.store_refused)
+	    ps.dns_dropped || ps.store_refused)
 		status = 1;
 	if (!quiet)
 		print_summary(&cs, &ss, &ps, wall);

@@ -1,9 +1,22 @@
 /*
- * pipeline.c - the pipeline thread: flow events in, oriented store rows out.
+ * pipeline.c - the pipeline thread: flow events and DNS answers in,
+ * oriented and named store rows out.
  *
  * Orientation (DESIGN.md): a flow is seen from the side of the workload that
  * owns the interface it was captured on.  Until attribution knows workloads,
  * the initiator is the local side and every flow is `egress`.
+ *
+ * Order.  DNS answers travel on their own queue (an answer is ~900 bytes, a
+ * flow event ~200; one queue of the larger size would cost 4x the memory).
+ * Both queues are filled by the capture thread, which stamps every element
+ * with one sequence number; before handling a flow event the pipeline
+ * applies every DNS answer stamped earlier, so a connection made right after
+ * a lookup always finds its name.
+ *
+ * Names.  An answer is filed under the client that received it (its
+ * workload once attribution knows it, its address until then), and a flow
+ * looks its remote address up under its local side: a name is only ever the
+ * one that this client itself resolved.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -14,12 +27,28 @@
 #include "pipeline.h"
 #include "util.h"
 
+struct seq_flow {
+	uint64_t seq;
+	struct flow_record rec;
+};
+
+struct seq_dns {
+	uint64_t seq;
+	struct dns_event ev;
+};
+
 struct pipeline {
 	struct pipeline_config cfg;
-	struct ew_queue q;
+	struct ew_queue q;		/* struct seq_flow */
+	struct ew_queue dq;		/* struct seq_dns */
+	uint64_t seq;			/* capture thread only */
+	struct dnscache *names;		/* pipeline thread only */
+	struct seq_dns dns_scratch;	/* pipeline thread only */
+	struct seq_dns dns_scratch_in;	/* capture thread only */
 	pthread_t thread;
 	int started;
 	_Atomic uint64_t events, dropped, processed, store_refused;
+	_Atomic uint64_t dns_events, dns_dropped, named;
 };
 
 void pipeline_to_row(const struct flow_record *rec, struct store_flow *row)
@@ -52,17 +81,83 @@ void pipeline_to_row(const struct flow_record *rec, struct store_flow *row)
 	row->interface[sizeof(row->interface) - 1] = '\0';
 }
 
+/* The name-cache key of a client: its workload, or "ip:<address>". */
+static void client_key(const char *workload, const uint8_t ip[16],
+		       char key[DNSCACHE_KEY_MAX])
+{
+	char a[EW_IPSTR_MAX];
+
+	if (workload && workload[0]) {
+		snprintf(key, DNSCACHE_KEY_MAX, "%s", workload);
+		return;
+	}
+	ew_ip_to_str(ip, a);
+	snprintf(key, DNSCACHE_KEY_MAX, "ip:%s", a);
+}
+
+static void handle_dns(struct pipeline *p, const struct dns_event *ev)
+{
+	char key[DNSCACHE_KEY_MAX];
+	struct store_dns_answer row;
+
+	client_key(NULL, ev->client_ip, key);
+	dnscache_add_event(p->names, key, ev, ev->ts_ns);
+	for (unsigned i = 0; i < ev->n_addrs; i++) {
+		memset(&row, 0, sizeof(row));
+		memcpy(row.address, ev->addr[i], 16);
+		row.ttl = ev->ttl[i];
+		row.seen_ns = ev->ts_ns;
+		snprintf(row.name, sizeof(row.name), "%s", ev->qname);
+		snprintf(row.cname_chain, sizeof(row.cname_chain), "%s", ev->cname);
+		if (store_put_dns_answer(p->cfg.store, &row) != 0)
+			atomic_fetch_add(&p->store_refused, 1);
+	}
+}
+
+/* Apply every DNS answer stamped before `seq`. */
+static void apply_dns_before(struct pipeline *p, uint64_t seq)
+{
+	struct seq_dns *d = &p->dns_scratch;
+
+	while (ew_queue_peek(&p->dq, d) == 0 && d->seq < seq) {
+		ew_queue_pop(&p->dq, d, 0);
+		handle_dns(p, &d->ev);
+	}
+}
+
+static void handle_flow(struct pipeline *p, const struct flow_record *rec)
+{
+	char key[DNSCACHE_KEY_MAX];
+	char name[DNS_NAME_MAX];
+	struct store_flow row;
+
+	pipeline_to_row(rec, &row);
+	client_key(row.workload, row.local_ip, key);
+	if (dnscache_lookup(p->names, key, row.remote_ip, rec->last_ns, name) == 0) {
+		snprintf(row.remote_name, sizeof(row.remote_name), "%s", name);
+		atomic_fetch_add_explicit(&p->named, 1, memory_order_relaxed);
+	}
+	if (store_put_flow(p->cfg.store, &row) != 0)
+		atomic_fetch_add(&p->store_refused, 1);
+	atomic_fetch_add_explicit(&p->processed, 1, memory_order_relaxed);
+}
+
 static void *run(void *arg)
 {
 	struct pipeline *p = arg;
-	struct flow_record rec;
-	struct store_flow row;
+	struct seq_flow f;
+	int rc;
 
-	while (ew_queue_pop(&p->q, &rec, -1) == 0) {
-		pipeline_to_row(&rec, &row);
-		if (store_put_flow(p->cfg.store, &row) != 0)
-			atomic_fetch_add(&p->store_refused, 1);
-		atomic_fetch_add(&p->processed, 1);
+	for (;;) {
+		rc = ew_queue_pop(&p->q, &f, 250);
+		if (rc == 0) {
+			apply_dns_before(p, f.seq);
+			handle_flow(p, &f.rec);
+			continue;
+		}
+		apply_dns_before(p, UINT64_MAX);
+		if (rc == -EPIPE)
+			break;
 	}
 	return NULL;
 }
@@ -71,6 +166,7 @@ struct pipeline *pipeline_start(const struct pipeline_config *cfg, char *err,
 				size_t errlen)
 {
 	struct pipeline *p = calloc(1, sizeof(*p));
+	struct dnscache_config dcfg;
 	int rc;
 
 	if (!p) {
@@ -80,52 +176,91 @@ struct pipeline *pipeline_start(const struct pipeline_config *cfg, char *err,
 	p->cfg = *cfg;
 	if (!p->cfg.queue_len)
 		p->cfg.queue_len = 65536;
-	rc = ew_queue_init(&p->q, sizeof(struct flow_record), p->cfg.queue_len);
+	if (!p->cfg.dns_queue_len)
+		p->cfg.dns_queue_len = 4096;
+	dnscache_config_defaults(&dcfg);
+	p->names = dnscache_open(&dcfg, err, errlen);
+	if (!p->names)
+		goto err;
+	rc = ew_queue_init(&p->q, sizeof(struct seq_flow), p->cfg.queue_len);
+	if (rc == 0) {
+		rc = ew_queue_init(&p->dq, sizeof(struct seq_dns),
+				   p->cfg.dns_queue_len);
+		if (rc)
+			ew_queue_destroy(&p->q);
+	}
 	if (rc) {
-		snprintf(err, errlen, "pipeline queue: %s", strerror(-rc));
-		free(p);
-		return NULL;
+		snprintf(err, errlen, "pipeline queues: %s", strerror(-rc));
+		goto err;
 	}
 	rc = pthread_create(&p->thread, NULL, run, p);
 	if (rc) {
 		snprintf(err, errlen, "pipeline thread: %s", strerror(rc));
 		ew_queue_destroy(&p->q);
-		free(p);
-		return NULL;
+		ew_queue_destroy(&p->dq);
+		goto err;
 	}
 	p->started = 1;
 	return p;
+err:
+	dnscache_close(p->names);
+	free(p);
+	return NULL;
 }
 
 void pipeline_emit(void *ctx, const struct flow_record *rec)
 {
 	struct pipeline *p = ctx;
+	struct seq_flow f;
 
-	if (ew_queue_push(&p->q, rec, p->cfg.blocking) == 0)
+	f.seq = p->seq++;
+	f.rec = *rec;
+	if (ew_queue_push(&p->q, &f, p->cfg.blocking) == 0)
 		atomic_fetch_add_explicit(&p->events, 1, memory_order_relaxed);
 	else
 		atomic_fetch_add_explicit(&p->dropped, 1, memory_order_relaxed);
+}
+
+void pipeline_emit_dns(void *ctx, const struct dns_event *ev)
+{
+	struct pipeline *p = ctx;
+	struct seq_dns *d = &p->dns_scratch_in;
+
+	d->seq = p->seq++;
+	d->ev = *ev;
+	if (ew_queue_push(&p->dq, d, p->cfg.blocking) == 0)
+		atomic_fetch_add_explicit(&p->dns_events, 1, memory_order_relaxed);
+	else
+		atomic_fetch_add_explicit(&p->dns_dropped, 1, memory_order_relaxed);
 }
 
 void pipeline_stop(struct pipeline *p, struct pipeline_stats *final)
 {
 	if (!p)
 		return;
+	ew_queue_close(&p->dq);
 	ew_queue_close(&p->q);
 	if (p->started)
 		pthread_join(p->thread, NULL);
 	if (final)
 		pipeline_get_stats(p, final);
 	ew_queue_destroy(&p->q);
+	ew_queue_destroy(&p->dq);
+	dnscache_close(p->names);
 	free(p);
 }
 
 void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *out)
 {
+	memset(out, 0, sizeof(*out));
 	out->events = atomic_load(&p->events);
 	out->dropped = atomic_load(&p->dropped);
 	out->processed = atomic_load(&p->processed);
 	out->store_refused = atomic_load(&p->store_refused);
 	out->queue_depth = ew_queue_depth(&p->q);
 	out->queue_high_water = atomic_load(&p->q.high_water);
+	out->dns_events = atomic_load(&p->dns_events);
+	out->dns_dropped = atomic_load(&p->dns_dropped);
+	out->dns_queue_depth = ew_queue_depth(&p->dq);
+	out->named = atomic_load(&p->named);
 }

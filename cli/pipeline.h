@@ -17,6 +17,7 @@
 struct pipeline_config {
 	struct store *store;		/* borrowed; outlives the pipeline */
 	uint32_t queue_len;		/* flow events; default 65536 */
+	uint32_t dns_queue_len;		/* DNS answers; default 4096 */
 	int blocking;			/* 1 for replay */
 };
 
@@ -26,14 +27,20 @@ struct pipeline_stats {
 	uint64_t processed;		/* handed to the store */
 	uint64_t store_refused;		/* store queue full (counted there too) */
 	uint64_t queue_depth, queue_high_water;
+	uint64_t dns_events;		/* DNS answers accepted from capture */
+	uint64_t dns_dropped;		/* refused: DNS queue full (live only) */
+	uint64_t dns_queue_depth;
+	uint64_t named;			/* flow rows given a remote_name */
 };
 
 struct pipeline;
 
 struct pipeline *pipeline_start(const struct pipeline_config *cfg, char *err,
 				size_t errlen);
-/* capture_emit_fn: ctx is the struct pipeline. */
+/* capture_emit_fn and capture_dns_fn: ctx is the struct pipeline.  Both run
+ * on the one capture thread. */
 void pipeline_emit(void *ctx, const struct flow_record *rec);
+void pipeline_emit_dns(void *ctx, const struct dns_event *ev);
 /* Drain the queue, stop the thread, free; the final counters go to `final`
  * when it is not NULL.  NULL `p` is a no-op. */
 void pipeline_stop(struct pipeline *p, struct pipeline_stats *final);

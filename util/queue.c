@@ -155,6 +155,16 @@ int ew_queue_pop(struct ew_queue *q, void *out, int timeout_ms)
 	return 0;
 }
 
+int ew_queue_peek(struct ew_queue *q, void *out)
+{
+	size_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
+
+	if (atomic_load_explicit(&q->tail, memory_order_acquire) == h)
+		return -EAGAIN;
+	memcpy(out, q->slots + (h & (q->cap - 1)) * q->elem_size, q->elem_size);
+	return 0;
+}
+
 void ew_queue_close(struct ew_queue *q)
 {
 	atomic_store_explicit(&q->closed, 1, memory_order_seq_cst);

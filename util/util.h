@@ -136,6 +136,9 @@ int ew_queue_push(struct ew_queue *q, const void *elem, int block);
  * drained).
  */
 int ew_queue_pop(struct ew_queue *q, void *out, int timeout_ms);
+/* Consumer side: copy the oldest element into `out` without removing it.
+ * 0, or -EAGAIN when empty.  Never waits. */
+int ew_queue_peek(struct ew_queue *q, void *out);
 /* Producer side: no more pushes; the consumer drains what is left. */
 void ew_queue_close(struct ew_queue *q);
 size_t ew_queue_depth(struct ew_queue *q);

@@ -7,7 +7,7 @@
 #include <errno.h>
 
 #include "t.h"
-#include "dnscache.h"
+#include "capture.h"
 #include "util.h"
 
 #define S 1000000000ull

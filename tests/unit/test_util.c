@@ -205,6 +205,9 @@ static void queue_full_fails_fast_when_not_blocking(void)
 		CHECK(ew_queue_push(&q, &v, 0) == 0);
 	CHECK(ew_queue_push(&q, &v, 0) == -EAGAIN);
 	CHECK_EQ_U(ew_queue_depth(&q), 4);
+	v = 0;
+	CHECK(ew_queue_peek(&q, &v) == 0 && v == 7);
+	CHECK_EQ_U(ew_queue_depth(&q), 4);	/* peek removes nothing */
 	CHECK(ew_queue_pop(&q, &v, 0) == 0 && v == 7);
 	CHECK(ew_queue_push(&q, &v, 0) == 0);
 	ew_queue_close(&q);
@@ -222,6 +225,7 @@ static void queue_pop_times_out_when_empty(void)
 	uint64_t v, t0;
 
 	CHECK(ew_queue_init(&q, sizeof(v), 4) == 0);
+	CHECK(ew_queue_peek(&q, &v) == -EAGAIN);
 	t0 = ew_mono_ns();
 	CHECK(ew_queue_pop(&q, &v, 50) == -EAGAIN);
 	CHECK(ew_mono_ns() - t0 >= 40000000ull);
