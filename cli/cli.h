@@ -12,6 +12,7 @@
 
 int cmd_replay(int argc, char **argv);
 int cmd_flows(int argc, char **argv);
+int cmd_policy(int argc, char **argv);
 
 /* Parse an unsigned decimal within [min, max] for option `opt`; prints a
  * message and returns -EINVAL on error. */

@@ -18,6 +18,7 @@ static const struct {
 } commands[] = {
 	{"replay", cmd_replay, "run capture files through the pipeline into a database"},
 	{"flows", cmd_flows, "print flow history from a database"},
+	{"policy", cmd_policy, "validate policy files (policy check FILE...)"},
 };
 
 static void usage(FILE *out)

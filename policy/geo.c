@@ -48,7 +48,7 @@
 
 #include <maxminddb.h>
 
-#include "geo.h"
+#include "policy.h"
 #include "util.h"
 
 #ifndef EW_DATADIR

@@ -38,7 +38,7 @@
 #include <unistd.h>
 
 #include "t.h"
-#include "geo.h"
+#include "policy.h"
 #include "util.h"
 
 #define NPM_DIR "node_modules/@ip-location-db/geo-whois-asn-country-mmdb"
