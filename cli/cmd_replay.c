@@ -16,6 +16,7 @@
 #include "capture.h"
 #include "cli.h"
 #include "pipeline.h"
+#include "policy.h"
 #include "store.h"
 #include "util.h"
 
@@ -30,6 +31,12 @@ static void usage(FILE *out)
 		"\n"
 		"options:\n"
 		"  --db FILE              SQLite database to write (created if absent)\n"
+		"  --policy FILE          policy or NetworkPolicy file (repeatable;\n"
+		"                         default: the built-in policy, docs/policy.md)\n"
+		"  --geoip-country FILE   country database (default: the bundled\n"
+		"                         geo-whois-asn-country.mmdb; 'none' disables)\n"
+		"  --geoip2-country FILE  GeoIP2/GeoLite2 Country or City database\n"
+		"  --geoip-asn FILE       GeoLite2/GeoIP2 ASN database\n"
 		"  --interface NAME       interface name recorded for the flows\n"
 		"                         (default: pcap)\n"
 		"  --max-flows N          flow table cap (default 262144)\n"
@@ -110,6 +117,8 @@ static void print_summary(const struct capture_stats *cs,
 	       " invalid, %" PRIu64 " truncated; %" PRIu64 " flows named\n",
 	       cs->dns.responses + cs->dns.partial, cs->dns.partial,
 	       cs->dns.invalid, cs->dns.truncated, ps->named);
+	printf("policy:   %" PRIu64 " flow events judged alert, %" PRIu64
+	       " audit\n", ps->verdict_alert, ps->verdict_audit);
 	printf("store:    %" PRIu64 " rows written, %" PRIu64
 	       " lost (queue %" PRIu64 ", write %" PRIu64 "), %" PRIu64
 	       " events dropped before the store\n",
@@ -123,6 +132,10 @@ int cmd_replay(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"db", required_argument, NULL, 'd'},
+		{"policy", required_argument, NULL, 'p'},
+		{"geoip-country", required_argument, NULL, 'C'},
+		{"geoip2-country", required_argument, NULL, 'G'},
+		{"geoip-asn", required_argument, NULL, 'A'},
 		{"interface", required_argument, NULL, 'i'},
 		{"max-flows", required_argument, NULL, 'm'},
 		{"update-interval", required_argument, NULL, 'u'},
@@ -134,6 +147,11 @@ int cmd_replay(int argc, char **argv)
 	struct store_config scfg;
 	struct pipeline_config pcfg = {0};
 	const char *db = NULL, *ifname = "pcap";
+	const char *policy_files[CLI_MAX_POLICY_FILES];
+	int n_policy = 0;
+	struct cli_geo_opts geo_opts = {0};
+	struct policy *pol = NULL;
+	struct geo *geo = NULL;
 	int quiet = 0, c, status = 0;
 	uint64_t v;
 	char err[512];
@@ -143,6 +161,17 @@ int cmd_replay(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': db = optarg; break;
+		case 'p':
+			if (n_policy == CLI_MAX_POLICY_FILES) {
+				fprintf(stderr, "egresswatch replay: at most %d --policy files\n",
+					CLI_MAX_POLICY_FILES);
+				return 2;
+			}
+			policy_files[n_policy++] = optarg;
+			break;
+		case 'C': geo_opts.country = optarg; break;
+		case 'G': geo_opts.geoip2 = optarg; break;
+		case 'A': geo_opts.asn = optarg; break;
 		case 'i':
 			if (strlen(optarg) == 0 || strlen(optarg) >= CAPTURE_IFNAME_MAX) {
 				fprintf(stderr, "egresswatch: --interface: 1 to %d characters\n",
@@ -173,19 +202,27 @@ int cmd_replay(int argc, char **argv)
 		return 2;
 	}
 
+	if (cli_load_policy(policy_files, n_policy, &pol))
+		return 1;
+	cli_open_geo(&geo_opts, &geo);
 	scfg.path = db;
 	scfg.block_when_full = 1;
 	struct store *st = store_open(&scfg, err, sizeof(err));
 	if (!st) {
 		fprintf(stderr, "egresswatch replay: %s\n", err);
+		policy_close(pol);
+		geo_close(geo);
 		return 1;
 	}
 	pcfg.store = st;
 	pcfg.blocking = 1;
+	pcfg.geo = geo;
+	pcfg.policy = pol;	/* the pipeline owns it from here */
 	struct pipeline *pl = pipeline_start(&pcfg, err, sizeof(err));
 	if (!pl) {
 		fprintf(stderr, "egresswatch replay: %s\n", err);
 		store_close(st);
+		geo_close(geo);
 		return 1;
 	}
 	ccfg.first_flow_id = store_next_flow_id(st);
@@ -197,6 +234,7 @@ int cmd_replay(int argc, char **argv)
 		fprintf(stderr, "egresswatch replay: %s\n", err);
 		pipeline_stop(pl, NULL);
 		store_close(st);
+		geo_close(geo);
 		return 1;
 	}
 
@@ -221,6 +259,7 @@ int cmd_replay(int argc, char **argv)
 	if (store_close(st))
 		status = 1;
 	capture_close(cap);
+	geo_close(geo);
 	if (ss.dropped_queue_full || ss.dropped_write_error || ps.dropped ||
 	    ps.dns_dropped || ps.store_refused)
 		status = 1;

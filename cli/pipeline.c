@@ -17,6 +17,12 @@
  * workload once attribution knows it, its address until then), and a flow
  * looks its remote address up under its local side: a name is only ever the
  * one that this client itself resolved.
+ *
+ * Enrichment and policy.  Country and AS number come from the geo databases,
+ * except for addresses the policy names (named networks take precedence) and
+ * special-purpose ranges, which are never looked up.  Every event of a flow
+ * is judged by the policy in force when it is handled, so a reload applies
+ * to running flows from their next event on.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -43,12 +49,15 @@ struct pipeline {
 	struct ew_queue dq;		/* struct seq_dns */
 	uint64_t seq;			/* capture thread only */
 	struct dnscache *names;		/* pipeline thread only */
+	struct policy *pol;		/* pipeline thread only */
+	_Atomic(struct policy *) next_pol; /* handed over by pipeline_set_policy */
 	struct seq_dns dns_scratch;	/* pipeline thread only */
 	struct seq_dns dns_scratch_in;	/* capture thread only */
 	pthread_t thread;
 	int started;
 	_Atomic uint64_t events, dropped, processed, store_refused;
 	_Atomic uint64_t dns_events, dns_dropped, named;
+	_Atomic uint64_t verdict_alert, verdict_audit, policy_reloads;
 };
 
 void pipeline_to_row(const struct flow_record *rec, struct store_flow *row)
@@ -125,6 +134,77 @@ static void apply_dns_before(struct pipeline *p, uint64_t seq)
 	}
 }
 
+/* Country and AS number of the remote end, unless the policy names it. */
+static void enrich(struct pipeline *p, struct store_flow *row)
+{
+	struct geo_result g;
+
+	if (!p->cfg.geo || policy_network_name(p->pol, row->remote_ip))
+		return;
+	if (geo_lookup(p->cfg.geo, row->remote_ip, &g) != 0)
+		return;
+	memcpy(row->remote_country, g.country, sizeof(g.country));
+	row->remote_asn = g.asn;
+}
+
+/*
+ * Whether the remote end is outside the cluster: not a workload, not in the
+ * policy's cluster networks, and not an address that never leaves the host
+ * or the link (loopback, link-local, multicast, unspecified, broadcast), which
+ * nothing can be exfiltrated to.
+ */
+static int remote_outside(const struct pipeline *p, const struct store_flow *row)
+{
+	static const char *const local_scope[] = {
+		"loopback", "link-local", "multicast", "unspecified", "broadcast",
+	};
+	const char *kind;
+
+	if (row->remote_workload[0] || policy_in_cluster(p->pol, row->remote_ip))
+		return 0;
+	kind = geo_reserved_kind(row->remote_ip);
+	for (size_t i = 0; kind && i < EW_ARRAY_LEN(local_scope); i++)
+		if (strcmp(kind, local_scope[i]) == 0)
+			return 0;
+	return 1;
+}
+
+static void judge(struct pipeline *p, struct store_flow *row)
+{
+	struct policy_flow f = {0};
+	struct policy_result r;
+
+	f.direction = row->direction == STORE_INGRESS ? POLICY_INGRESS :
+							POLICY_EGRESS;
+	f.proto = row->proto;
+	f.local_port = row->local_port;
+	f.remote_port = row->remote_port;
+	memcpy(f.remote_ip, row->remote_ip, 16);
+	f.remote_outside = (uint8_t)remote_outside(p, row);
+	f.remote_name = row->remote_name[0] ? row->remote_name : NULL;
+	f.remote_country = row->remote_country[0] ? row->remote_country : NULL;
+	f.remote_asn = row->remote_asn;
+	policy_eval(p->pol, &f, &r);
+	snprintf(row->verdict, sizeof(row->verdict), "%s",
+		 policy_verdict_name((enum policy_verdict)r.verdict));
+	if (r.verdict == POLICY_ALERT)
+		atomic_fetch_add_explicit(&p->verdict_alert, 1, memory_order_relaxed);
+	else if (r.verdict == POLICY_AUDIT)
+		atomic_fetch_add_explicit(&p->verdict_audit, 1, memory_order_relaxed);
+}
+
+/* Switch to a policy handed over by pipeline_set_policy, if any. */
+static void take_new_policy(struct pipeline *p)
+{
+	struct policy *np = atomic_exchange(&p->next_pol, NULL);
+
+	if (!np)
+		return;
+	policy_close(p->pol);
+	p->pol = np;
+	atomic_fetch_add(&p->policy_reloads, 1);
+}
+
 static void handle_flow(struct pipeline *p, const struct flow_record *rec)
 {
 	char key[DNSCACHE_KEY_MAX];
@@ -137,6 +217,8 @@ static void handle_flow(struct pipeline *p, const struct flow_record *rec)
 		snprintf(row.remote_name, sizeof(row.remote_name), "%s", name);
 		atomic_fetch_add_explicit(&p->named, 1, memory_order_relaxed);
 	}
+	enrich(p, &row);
+	judge(p, &row);
 	if (store_put_flow(p->cfg.store, &row) != 0)
 		atomic_fetch_add(&p->store_refused, 1);
 	atomic_fetch_add_explicit(&p->processed, 1, memory_order_relaxed);
@@ -150,6 +232,7 @@ static void *run(void *arg)
 
 	for (;;) {
 		rc = ew_queue_pop(&p->q, &f, 250);
+		take_new_policy(p);
 		if (rc == 0) {
 			apply_dns_before(p, f.seq);
 			handle_flow(p, &f.rec);
@@ -171,9 +254,16 @@ struct pipeline *pipeline_start(const struct pipeline_config *cfg, char *err,
 
 	if (!p) {
 		snprintf(err, errlen, "out of memory");
+		policy_close(cfg->policy);
 		return NULL;
 	}
 	p->cfg = *cfg;
+	p->pol = cfg->policy;
+	if (!p->pol && (rc = policy_builtin(&p->pol)) != 0) {
+		snprintf(err, errlen, "built-in policy: %s", strerror(-rc));
+		free(p);
+		return NULL;
+	}
 	if (!p->cfg.queue_len)
 		p->cfg.queue_len = 65536;
 	if (!p->cfg.dns_queue_len)
@@ -204,8 +294,18 @@ struct pipeline *pipeline_start(const struct pipeline_config *cfg, char *err,
 	return p;
 err:
 	dnscache_close(p->names);
+	policy_close(p->pol);
 	free(p);
 	return NULL;
+}
+
+void pipeline_set_policy(struct pipeline *p, struct policy *pol)
+{
+	if (!pol && policy_builtin(&pol) != 0) {
+		log_warnx("policy: cannot build the built-in policy; keeping the current one");
+		return;
+	}
+	policy_close(atomic_exchange(&p->next_pol, pol));
 }
 
 void pipeline_emit(void *ctx, const struct flow_record *rec)
@@ -247,6 +347,8 @@ void pipeline_stop(struct pipeline *p, struct pipeline_stats *final)
 	ew_queue_destroy(&p->q);
 	ew_queue_destroy(&p->dq);
 	dnscache_close(p->names);
+	policy_close(atomic_exchange(&p->next_pol, NULL));
+	policy_close(p->pol);
 	free(p);
 }
 
@@ -263,4 +365,7 @@ void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *out)
 	out->dns_dropped = atomic_load(&p->dns_dropped);
 	out->dns_queue_depth = ew_queue_depth(&p->dq);
 	out->named = atomic_load(&p->named);
+	out->verdict_alert = atomic_load(&p->verdict_alert);
+	out->verdict_audit = atomic_load(&p->verdict_audit);
+	out->policy_reloads = atomic_load(&p->policy_reloads);
 }

@@ -12,10 +12,13 @@
 
 #include <stdint.h>
 #include "capture.h"
+#include "policy.h"
 #include "store.h"
 
 struct pipeline_config {
 	struct store *store;		/* borrowed; outlives the pipeline */
+	struct geo *geo;		/* borrowed, NULL: no country/ASN */
+	struct policy *policy;		/* owned from now on; NULL: built-in */
 	uint32_t queue_len;		/* flow events; default 65536 */
 	uint32_t dns_queue_len;		/* DNS answers; default 4096 */
 	int blocking;			/* 1 for replay */
@@ -31,6 +34,8 @@ struct pipeline_stats {
 	uint64_t dns_dropped;		/* refused: DNS queue full (live only) */
 	uint64_t dns_queue_depth;
 	uint64_t named;			/* flow rows given a remote_name */
+	uint64_t verdict_alert, verdict_audit; /* flow events so judged */
+	uint64_t policy_reloads;
 };
 
 struct pipeline;
@@ -45,6 +50,14 @@ void pipeline_emit_dns(void *ctx, const struct dns_event *ev);
  * when it is not NULL.  NULL `p` is a no-op. */
 void pipeline_stop(struct pipeline *p, struct pipeline_stats *final);
 void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *out);
+
+/*
+ * Replace the policy (takes ownership of `pol`; NULL means the built-in
+ * policy).  Any thread may call it; the pipeline thread switches to the new
+ * policy before its next event and frees the old one.  A policy that failed
+ * to load never gets here, so a bad reload keeps the running policy.
+ */
+void pipeline_set_policy(struct pipeline *p, struct policy *pol);
 
 /* Exposed for tests: orient a flow record to a store row (no workloads known:
  * the initiator is the local side). */

@@ -328,10 +328,37 @@ static void *settle(struct arena *a, struct vec *v, uint32_t *n, int *oom)
 	return p;
 }
 
+/*
+ * When no document says where the cluster is, the private ranges are: pod
+ * and service CIDRs live in RFC 1918 space, CGNAT space (100.64.0.0/10,
+ * used by some CNIs) or IPv6 unique-local space on every CNI we know, and
+ * nothing is exfiltrated *to* the cluster.  A policy narrows this with
+ * `cluster_networks:` (for example when other private networks of the
+ * company must count as outside).
+ */
+static const char *const default_cluster[] = {
+	"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10",
+	"fc00::/7",
+};
+
+static int default_cluster_networks(struct loader *L)
+{
+	if (L->cluster.n)
+		return 0;
+	for (size_t i = 0; i < EW_ARRAY_LEN(default_cluster); i++) {
+		struct ew_cidr *c = vec_push(&L->cluster);
+		if (!c)
+			return -ENOMEM;
+		if (ew_cidr_parse(default_cluster[i], c))
+			return -EINVAL;
+	}
+	return 0;
+}
+
 static int finish(struct loader *L)
 {
 	struct policy *p = L->p;
-	int oom = 0;
+	int oom = default_cluster_networks(L) != 0;
 
 	struct ew_cidr *cluster;
 	uint32_t n_cluster;
