@@ -387,7 +387,9 @@ struct capture_live_config {
 	/* NULL-terminated arrays of globs, borrowed for the call; NULL = none. */
 	const char *const *include;
 	const char *const *exclude;
-	uint32_t snaplen;		/* bytes kept per packet */
+	uint32_t snaplen;		/* bytes kept of DNS (port 53) packets;
+					   others keep at most 512: only their
+					   headers are decoded */
 	uint32_t buffer_bytes;		/* kernel ring per interface */
 };
 /* No include or exclude patterns, CAPTURE_LIVE_* defaults. */
@@ -400,6 +402,7 @@ enum capture_iface_state {
 					   link event or configuration reload */
 	CAPTURE_IFACE_CLOSING,		/* removed or excluded: being read to
 					   the end, then its flows end */
+	CAPTURE_IFACE_OPENING,		/* matched and up: handle being set up */
 };
 const char *capture_iface_state_name(enum capture_iface_state s);
 
@@ -655,7 +658,7 @@ struct attrib_stats {
 	uint64_t created, removed;		/* workloads, ever */
 	uint64_t ip_moves;			/* an address changed owner */
 	uint64_t learned, learn_known, learn_refused, learn_ignored,
-		 learn_no_workload;
+		 learn_no_workload, learn_asserted;
 	uint64_t dropped_containers, dropped_ips, dropped_ifaces,
 		 dropped_labels, full;		/* caps reached */
 	uint64_t lookups, lookup_misses;
@@ -684,10 +687,12 @@ void attrib_close(struct attrib *a);
 int attrib_rescan(struct attrib *a, char *err, size_t errlen);
 
 /*
- * Load the inventory at `path` (YAML, see tests/attrib/inventory_lab.yaml)
- * and make it the inventory source's statement: workloads it no longer
- * lists lose its claim.  On any error nothing changes; `err` reads
- * "path:line:col: message".  0, -EINVAL, -ENOENT, -EFBIG, -ENOMEM, ...
+ * Load the inventory at `path` (YAML; the format is described at the top of
+ * capture/inventory.c) and make it the inventory source's statement:
+ * workloads it no longer lists lose its claim.  A file that cannot be read
+ * or does not parse changes nothing: -ENOENT, -EFBIG, -EINVAL... with `err`
+ * reading "path:line:col: message".  -ENOSPC (or -ENOMEM) when the registry
+ * filled up part-way: what fit is applied.
  */
 int attrib_load_inventory(struct attrib *a, const char *path, char *err,
 			  size_t errlen);
@@ -730,12 +735,18 @@ void attrib_get_stats(struct attrib *a, struct attrib_stats *out);
 
 /*
  * The workload on interface `ifname` sent a packet from `ip` at `ts_ns`:
- * remember `ip` as one of its addresses.  Cheap when already known (shared
- * lock only).  Ignored (-EINVAL): unspecified, loopback, multicast,
- * broadcast, IPv4 and IPv6 link-local.  At most max_learned_ips per
- * workload: beyond, -ENOSPC (counted; the first ones stay, so a pod cycling
- * through forged sources cannot flush its real address).  Returns 1 when
- * learned, 0 when already known, -ENOENT when no workload owns `ifname`.
+ * remember `ip` as one of its addresses.  `ip` must be the source of a
+ * packet the workload sent (one arriving at the host on its host-side
+ * interface), not just either end of a flow seen there: for a server pod the
+ * initiator is the remote.  Learning fills gaps only: when a source already
+ * gave the workload an address of the same family, nothing is learned
+ * (-EEXIST), so a mis-oriented flow on a scanned host changes nothing.
+ * Cheap when already known (shared lock only).  Ignored (-EINVAL):
+ * unspecified, loopback, multicast, broadcast, IPv4 and IPv6 link-local.
+ * At most max_learned_ips per workload: beyond, -ENOSPC (counted; the first
+ * ones stay, so a pod cycling through forged sources cannot flush its real
+ * address).  Returns 1 when learned, 0 when already known, -ENOENT when no
+ * workload owns `ifname`.
  */
 int attrib_learn_ip(struct attrib *a, const char *ifname,
 		    const uint8_t ip[16], uint64_t ts_ns);

@@ -31,6 +31,8 @@ static void usage(FILE *out)
 		"\n"
 		"options:\n"
 		"  --db FILE              SQLite database to write (created if absent)\n"
+		"  --inventory FILE       workloads (YAML: interfaces, IPs -> namespace/\n"
+		"                         name and labels), e.g. from 'scripts/lab inventory'\n"
 		"  --policy FILE          policy or NetworkPolicy file (repeatable;\n"
 		"                         default: the built-in policy, docs/policy.md)\n"
 		"  --geoip-country FILE   country database (default: the bundled\n"
@@ -133,6 +135,7 @@ int cmd_replay(int argc, char **argv)
 	static const struct option opts[] = {
 		{"db", required_argument, NULL, 'd'},
 		{"policy", required_argument, NULL, 'p'},
+		{"inventory", required_argument, NULL, 'I'},
 		{"geoip-country", required_argument, NULL, 'C'},
 		{"geoip2-country", required_argument, NULL, 'G'},
 		{"geoip-asn", required_argument, NULL, 'A'},
@@ -152,6 +155,8 @@ int cmd_replay(int argc, char **argv)
 	struct cli_geo_opts geo_opts = {0};
 	struct policy *pol = NULL;
 	struct geo *geo = NULL;
+	const char *inventory = NULL;
+	struct attrib *attrib = NULL;
 	int quiet = 0, c, status = 0;
 	uint64_t v;
 	char err[512];
@@ -169,6 +174,7 @@ int cmd_replay(int argc, char **argv)
 			}
 			policy_files[n_policy++] = optarg;
 			break;
+		case 'I': inventory = optarg; break;
 		case 'C': geo_opts.country = optarg; break;
 		case 'G': geo_opts.geoip2 = optarg; break;
 		case 'A': geo_opts.asn = optarg; break;
@@ -202,8 +208,24 @@ int cmd_replay(int argc, char **argv)
 		return 2;
 	}
 
-	if (cli_load_policy(policy_files, n_policy, &pol))
+	if (inventory) {
+		struct attrib_config acfg;
+
+		attrib_config_defaults(&acfg);
+		acfg.podlog_root = NULL;	/* a file, not this host */
+		acfg.netns_root = NULL;
+		attrib = attrib_open(&acfg, err, sizeof(err));
+		if (!attrib || attrib_load_inventory(attrib, inventory, err,
+						     sizeof(err))) {
+			fprintf(stderr, "egresswatch replay: %s\n", err);
+			attrib_close(attrib);
+			return 1;
+		}
+	}
+	if (cli_load_policy(policy_files, n_policy, &pol)) {
+		attrib_close(attrib);
 		return 1;
+	}
 	cli_open_geo(&geo_opts, &geo);
 	scfg.path = db;
 	scfg.block_when_full = 1;
@@ -212,17 +234,20 @@ int cmd_replay(int argc, char **argv)
 		fprintf(stderr, "egresswatch replay: %s\n", err);
 		policy_close(pol);
 		geo_close(geo);
+		attrib_close(attrib);
 		return 1;
 	}
 	pcfg.store = st;
 	pcfg.blocking = 1;
 	pcfg.geo = geo;
+	pcfg.attrib = attrib;
 	pcfg.policy = pol;	/* the pipeline owns it from here */
 	struct pipeline *pl = pipeline_start(&pcfg, err, sizeof(err));
 	if (!pl) {
 		fprintf(stderr, "egresswatch replay: %s\n", err);
 		store_close(st);
 		geo_close(geo);
+		attrib_close(attrib);
 		return 1;
 	}
 	ccfg.first_flow_id = store_next_flow_id(st);
@@ -235,6 +260,7 @@ int cmd_replay(int argc, char **argv)
 		pipeline_stop(pl, NULL);
 		store_close(st);
 		geo_close(geo);
+		attrib_close(attrib);
 		return 1;
 	}
 
@@ -260,6 +286,7 @@ int cmd_replay(int argc, char **argv)
 		status = 1;
 	capture_close(cap);
 	geo_close(geo);
+	attrib_close(attrib);
 	if (ss.dropped_queue_full || ss.dropped_write_error || ps.dropped ||
 	    ps.dns_dropped || ps.store_refused)
 		status = 1;

@@ -3,8 +3,12 @@
  * oriented and named store rows out.
  *
  * Orientation (DESIGN.md): a flow is seen from the side of the workload that
- * owns the interface it was captured on.  Until attribution knows workloads,
- * the initiator is the local side and every flow is `egress`.
+ * owns the interface it was captured on.  With attribution, the local side
+ * is the end whose address belongs to that workload (the responder, for a
+ * connection the workload accepted: `ingress`); on an interface no workload
+ * owns (a replayed file), the end that is a known workload; when no end is a
+ * known workload, the initiator.  The other end's workload, if any, is the
+ * remote workload.
  *
  * Order.  DNS answers travel on their own queue (an answer is ~900 bytes, a
  * flow event ~200; one queue of the larger size would cost 4x the memory).
@@ -31,6 +35,7 @@
 #include <string.h>
 
 #include "pipeline.h"
+#include "subjects.h"
 #include "util.h"
 
 struct seq_flow {
@@ -50,6 +55,9 @@ struct pipeline {
 	uint64_t seq;			/* capture thread only */
 	struct dnscache *names;		/* pipeline thread only */
 	struct policy *pol;		/* pipeline thread only */
+	struct subjects subjects;	/* pipeline thread only */
+	uint64_t attrib_version;	/* of the workloads last stored */
+	uint64_t next_workload_sync;	/* monotonic ns */
 	_Atomic(struct policy *) next_pol; /* handed over by pipeline_set_policy */
 	struct seq_dns dns_scratch;	/* pipeline thread only */
 	struct seq_dns dns_scratch_in;	/* capture thread only */
@@ -59,6 +67,31 @@ struct pipeline {
 	_Atomic uint64_t dns_events, dns_dropped, named;
 	_Atomic uint64_t verdict_alert, verdict_audit, policy_reloads;
 };
+
+/* Make the responder the local side: the local workload accepted the flow. */
+static void swap_sides(struct store_flow *row)
+{
+	uint8_t ip[16], f;
+	uint16_t port;
+	uint64_t v;
+
+	memcpy(ip, row->local_ip, 16);
+	memcpy(row->local_ip, row->remote_ip, 16);
+	memcpy(row->remote_ip, ip, 16);
+	port = row->local_port;
+	row->local_port = row->remote_port;
+	row->remote_port = port;
+	f = row->tcp_flags_sent;
+	row->tcp_flags_sent = row->tcp_flags_received;
+	row->tcp_flags_received = f;
+#define SWAP(a, b) (v = (a), (a) = (b), (b) = v)
+	SWAP(row->bytes_sent, row->bytes_received);
+	SWAP(row->packets_sent, row->packets_received);
+	SWAP(row->dbytes_sent, row->dbytes_received);
+	SWAP(row->dpackets_sent, row->dpackets_received);
+#undef SWAP
+	row->direction = STORE_INGRESS;
+}
 
 void pipeline_to_row(const struct flow_record *rec, struct store_flow *row)
 {
@@ -104,18 +137,60 @@ static void client_key(const char *workload, const uint8_t ip[16],
 	snprintf(key, DNSCACHE_KEY_MAX, "ip:%s", a);
 }
 
+/*
+ * Who a flow or answer belongs to, from the attribution registry: the
+ * workload owning interface `ifname`, and the workloads of the two addresses.
+ */
+struct sides {
+	int have_if, have[2];
+	struct attrib_ref ifw, ipw[2];
+};
+
+static void lookup_sides(struct pipeline *p, const char *ifname,
+			 const uint8_t ip0[16], const uint8_t ip1[16],
+			 struct sides *s)
+{
+	struct attrib *a = p->cfg.attrib;
+
+	s->have_if = a && attrib_lookup_iface(a, ifname, &s->ifw) == 0;
+	s->have[0] = a && attrib_lookup_ip(a, ip0, &s->ipw[0]) == 0;
+	s->have[1] = a && attrib_lookup_ip(a, ip1, &s->ipw[1]) == 0;
+}
+
+/* Index (0 initiator, 1 responder) of the local side; see the top of file. */
+static int local_side(const struct sides *s)
+{
+	if (s->have_if) {
+		int is0 = s->have[0] && s->ipw[0].id == s->ifw.id;
+		int is1 = s->have[1] && s->ipw[1].id == s->ifw.id;
+		return is1 && !is0;
+	}
+	if (s->have[0])
+		return 0;
+	return s->have[1] ? 1 : 0;
+}
+
 static void handle_dns(struct pipeline *p, const struct dns_event *ev)
 {
 	char key[DNSCACHE_KEY_MAX];
 	struct store_dns_answer row;
+	struct sides s;
+	const char *wl = NULL;
 
-	client_key(NULL, ev->client_ip, key);
+	lookup_sides(p, ev->ifname, ev->client_ip, ev->server_ip, &s);
+	if (s.have_if)
+		wl = s.ifw.workload;
+	else if (s.have[0])
+		wl = s.ipw[0].workload;
+	client_key(wl, ev->client_ip, key);
 	dnscache_add_event(p->names, key, ev, ev->ts_ns);
 	for (unsigned i = 0; i < ev->n_addrs; i++) {
 		memset(&row, 0, sizeof(row));
 		memcpy(row.address, ev->addr[i], 16);
 		row.ttl = ev->ttl[i];
 		row.seen_ns = ev->ts_ns;
+		if (wl)
+			snprintf(row.workload, sizeof(row.workload), "%s", wl);
 		snprintf(row.name, sizeof(row.name), "%s", ev->qname);
 		snprintf(row.cname_chain, sizeof(row.cname_chain), "%s", ev->cname);
 		if (store_put_dns_answer(p->cfg.store, &row) != 0)
@@ -169,11 +244,14 @@ static int remote_outside(const struct pipeline *p, const struct store_flow *row
 	return 1;
 }
 
-static void judge(struct pipeline *p, struct store_flow *row)
+static void judge(struct pipeline *p, struct store_flow *row,
+		  const struct subject *local, const struct subject *remote)
 {
 	struct policy_flow f = {0};
 	struct policy_result r;
 
+	f.local = local ? &local->pw : NULL;
+	f.remote = remote ? &remote->pw : NULL;
 	f.direction = row->direction == STORE_INGRESS ? POLICY_INGRESS :
 							POLICY_EGRESS;
 	f.proto = row->proto;
@@ -191,6 +269,77 @@ static void judge(struct pipeline *p, struct store_flow *row)
 		atomic_fetch_add_explicit(&p->verdict_alert, 1, memory_order_relaxed);
 	else if (r.verdict == POLICY_AUDIT)
 		atomic_fetch_add_explicit(&p->verdict_audit, 1, memory_order_relaxed);
+}
+
+struct wl_sync {
+	struct pipeline *p;
+	struct ew_buf labels, ips;
+	uint64_t now_ns;
+};
+
+static int store_one_workload(void *ctx, const struct attrib_workload *w)
+{
+	struct wl_sync *ws = ctx;
+	struct store_workload row;
+	char ip[EW_IPSTR_MAX];
+
+	memset(&row, 0, sizeof(row));
+	snprintf(row.namespace, sizeof(row.namespace), "%s", w->namespace);
+	snprintf(row.name, sizeof(row.name), "%s", w->name);
+	snprintf(row.kind, sizeof(row.kind), "%s", w->kind);
+	snprintf(row.runtime, sizeof(row.runtime), "%s", w->runtime);
+	if (w->n_containers)
+		snprintf(row.container_id, sizeof(row.container_id), "%s",
+			 w->containers[0]);
+	snprintf(row.pod_uid, sizeof(row.pod_uid), "%s", w->pod_uid);
+	if (w->n_ifaces)
+		snprintf(row.interface, sizeof(row.interface), "%s",
+			 w->ifaces[0].name);
+	ew_buf_reset(&ws->labels);
+	ew_buf_puts(&ws->labels, "{");
+	for (size_t i = 0; i < w->labels.n; i++) {
+		if (i)
+			ew_buf_puts(&ws->labels, ",");
+		ew_buf_json_str(&ws->labels, attrib_label_key(&w->labels, i));
+		ew_buf_puts(&ws->labels, ":");
+		ew_buf_json_str(&ws->labels, attrib_label_value(&w->labels, i));
+	}
+	ew_buf_puts(&ws->labels, "}");
+	ew_buf_reset(&ws->ips);
+	ew_buf_puts(&ws->ips, "[");
+	for (size_t i = 0; i < w->n_ips; i++) {
+		ew_ip_to_str(w->ips[i].addr, ip);
+		ew_buf_printf(&ws->ips, "%s\"%s\"", i ? "," : "", ip);
+	}
+	ew_buf_puts(&ws->ips, "]");
+	row.labels = ws->labels.toobig ? NULL : ws->labels.data;
+	row.ips = ws->ips.toobig ? NULL : ws->ips.data;
+	row.first_seen_ns = row.last_seen_ns = ws->now_ns;
+	if (store_put_workload(ws->p->cfg.store, &row) != 0)
+		atomic_fetch_add(&ws->p->store_refused, 1);
+	return 0;
+}
+
+/* Store the registry's workloads when they changed (checked once a second
+ * and at the end), so history keeps who was who even after a pod is gone. */
+static void sync_workloads(struct pipeline *p, int force)
+{
+	struct wl_sync ws = {.p = p};
+	uint64_t now = ew_mono_ns(), v;
+
+	if (!p->cfg.attrib || (!force && now < p->next_workload_sync))
+		return;
+	p->next_workload_sync = now + 1000000000ull;
+	v = attrib_version(p->cfg.attrib);
+	if (v == p->attrib_version)
+		return;
+	p->attrib_version = v;
+	ws.now_ns = ew_now_ns();
+	ew_buf_init(&ws.labels, 64 * 1024);
+	ew_buf_init(&ws.ips, 4096);
+	attrib_foreach(p->cfg.attrib, store_one_workload, &ws);
+	ew_buf_free(&ws.labels);
+	ew_buf_free(&ws.ips);
 }
 
 /* Switch to a policy handed over by pipeline_set_policy, if any. */
@@ -211,14 +360,49 @@ static void handle_flow(struct pipeline *p, const struct flow_record *rec)
 	char name[DNS_NAME_MAX];
 	struct store_flow row;
 
+	struct subject *local = NULL, *remote = NULL;
+	const struct attrib_ref *lref = NULL, *rref = NULL;
+	struct sides s;
+	int li;
+
 	pipeline_to_row(rec, &row);
+	lookup_sides(p, rec->ifname, rec->ip[0], rec->ip[1], &s);
+	li = local_side(&s);
+	if (li == 1)
+		swap_sides(&row);
+	if (s.have_if)
+		lref = &s.ifw;
+	else if (s.have[li])
+		lref = &s.ipw[li];
+	if (s.have[!li])
+		rref = &s.ipw[!li];
+	if (lref) {
+		snprintf(row.workload, sizeof(row.workload), "%s", lref->workload);
+		local = subjects_get(&p->subjects, lref);
+	}
+	if (rref) {
+		snprintf(row.remote_workload, sizeof(row.remote_workload), "%s",
+			 rref->workload);
+		/* Both views share one direct-mapped cache: a remote that
+		 * would evict the local entry is judged without its labels. */
+		if (!lref || lref->id == rref->id ||
+		    lref->id % SUBJECT_SLOTS != rref->id % SUBJECT_SLOTS)
+			remote = subjects_get(&p->subjects, rref);
+		if (remote == local && lref && lref->id != rref->id)
+			remote = NULL;
+	}
+	/* A workload that answered an inbound connection serves that port:
+	 * the built-in policy infers listen-only datastores from it. */
+	if (local && row.direction == STORE_INGRESS && row.packets_sent > 0 &&
+	    policy_note_served(&local->served, row.proto, row.local_port) < 0)
+		p->subjects.served_full++;
 	client_key(row.workload, row.local_ip, key);
 	if (dnscache_lookup(p->names, key, row.remote_ip, rec->last_ns, name) == 0) {
 		snprintf(row.remote_name, sizeof(row.remote_name), "%s", name);
 		atomic_fetch_add_explicit(&p->named, 1, memory_order_relaxed);
 	}
 	enrich(p, &row);
-	judge(p, &row);
+	judge(p, &row, local, remote);
 	if (store_put_flow(p->cfg.store, &row) != 0)
 		atomic_fetch_add(&p->store_refused, 1);
 	atomic_fetch_add_explicit(&p->processed, 1, memory_order_relaxed);
@@ -233,6 +417,7 @@ static void *run(void *arg)
 	for (;;) {
 		rc = ew_queue_pop(&p->q, &f, 250);
 		take_new_policy(p);
+		sync_workloads(p, 0);
 		if (rc == 0) {
 			apply_dns_before(p, f.seq);
 			handle_flow(p, &f.rec);
@@ -242,6 +427,7 @@ static void *run(void *arg)
 		if (rc == -EPIPE)
 			break;
 	}
+	sync_workloads(p, 1);
 	return NULL;
 }
 
@@ -268,6 +454,10 @@ struct pipeline *pipeline_start(const struct pipeline_config *cfg, char *err,
 		p->cfg.queue_len = 65536;
 	if (!p->cfg.dns_queue_len)
 		p->cfg.dns_queue_len = 4096;
+	if (subjects_init(&p->subjects, cfg->attrib)) {
+		snprintf(err, errlen, "out of memory");
+		goto err;
+	}
 	dnscache_config_defaults(&dcfg);
 	p->names = dnscache_open(&dcfg, err, errlen);
 	if (!p->names)
@@ -294,6 +484,7 @@ struct pipeline *pipeline_start(const struct pipeline_config *cfg, char *err,
 	return p;
 err:
 	dnscache_close(p->names);
+	subjects_free(&p->subjects);
 	policy_close(p->pol);
 	free(p);
 	return NULL;
@@ -347,6 +538,7 @@ void pipeline_stop(struct pipeline *p, struct pipeline_stats *final)
 	ew_queue_destroy(&p->q);
 	ew_queue_destroy(&p->dq);
 	dnscache_close(p->names);
+	subjects_free(&p->subjects);
 	policy_close(atomic_exchange(&p->next_pol, NULL));
 	policy_close(p->pol);
 	free(p);

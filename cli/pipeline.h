@@ -18,6 +18,7 @@
 struct pipeline_config {
 	struct store *store;		/* borrowed; outlives the pipeline */
 	struct geo *geo;		/* borrowed, NULL: no country/ASN */
+	struct attrib *attrib;		/* borrowed, NULL: no workloads */
 	struct policy *policy;		/* owned from now on; NULL: built-in */
 	uint32_t queue_len;		/* flow events; default 65536 */
 	uint32_t dns_queue_len;		/* DNS answers; default 4096 */
