@@ -13,6 +13,8 @@
 int cmd_replay(int argc, char **argv);
 int cmd_flows(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
+int cmd_run(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 /* ---- enrich.c: what the pipeline judges and enriches with ---- */
 #define CLI_MAX_POLICY_FILES 64

@@ -19,6 +19,8 @@ static const struct {
 	{"replay", cmd_replay, "run capture files through the pipeline into a database"},
 	{"flows", cmd_flows, "print flow history from a database"},
 	{"policy", cmd_policy, "validate policy files (policy check FILE...)"},
+	{"run", cmd_run, "the live agent: capture on container interfaces"},
+	{"status", cmd_status, "print the running agent's counters"},
 };
 
 static void usage(FILE *out)

@@ -1,0 +1,164 @@
+#!/usr/bin/env bash
+# live_hotplug.sh - container interfaces that come, change and go while the
+# agent runs: a new veth is captured within one second of being created; a
+# down/up keeps capturing (same handle); a rename keeps capturing under the
+# new name; a removal ends and stores the interface's flows with end_reason
+# "interface-gone" while the agent keeps running.
+#
+#   netns server S                      host netns (agent)               netns pod P (created later)
+#   eth0 203.0.113.1/24 --- veth $VS ---+--- $BR (bridge, ---+--- veth $VP --- eth0 203.0.113.9/24
+#   (answers with ICMP port              no address)              UDP datagrams to S every 20 ms
+#    unreachable)
+#
+# Latency is measured from just before `ip link add` to (a) the agent's log
+# line "capturing on $VP" and (b) the start time of the first flow recorded on
+# $VP, while P sends a datagram every 20 ms from the moment its interface is
+# configured.  Both must be below 1 s.
+#
+# Exit 77 (skip) only where the machine cannot create network namespaces.
+set -euo pipefail
+
+fail() { echo "FAIL: live_hotplug: $*"; [ -f "${tmp:-}/agent.log" ] && cat "$tmp/agent.log"; exit 1; }
+skip() { echo "SKIP: live_hotplug: $*"; exit 77; }
+[ -n "${EW_BIN:-}" ] || fail "EW_BIN is not set"
+[ "$(id -u)" -eq 0 ] || skip "needs root to create network namespaces"
+probe=ewprobe$$
+ip netns add "$probe" 2>/dev/null || skip "this machine cannot create network namespaces"
+ip netns del "$probe"
+command -v python3 >/dev/null || fail "python3 is not installed (scripts/setup.sh)"
+
+rid=$(printf '%04x' $((RANDOM & 0xffff)))
+NS=ewh${rid}s NP=ewh${rid}p VS=ewh${rid}s VP=ewh${rid}p VP2=ewh${rid}q BR=ewh${rid}br
+tmp=$(mktemp -d)
+agent=
+cleanup() {
+	set +e
+	[ -n "$agent" ] && kill -TERM "$agent" 2>/dev/null && wait "$agent" 2>/dev/null
+	for ns in "$NS" "$NP"; do
+		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
+	done
+	{ wait; } 2>/dev/null
+	for ns in "$NS" "$NP"; do ip netns del "$ns" 2>/dev/null; done
+	for l in "$VS" "$VP" "$VP2" "$BR"; do ip link del "$l" 2>/dev/null; done
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+now() { date +%s.%N; }
+# Seconds since the epoch of an RFC 3339 UTC time (as the agent writes them).
+epoch() { date -d "$1" +%s.%N; }
+flows() { "$EW_BIN" flows --db "$tmp/flows.db" --json --limit 100000; }
+jq_py() { python3 -c "$1" "${@:2}"; }
+# Send one UDP datagram every 20 ms for $2 seconds from netns $1 to port $3.
+udp_stream() {
+	ip netns exec "$1" python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+end = time.time() + float(sys.argv[1])
+while time.time() < end:
+    s.sendto(b"egresswatch", ("203.0.113.1", int(sys.argv[2])))
+    time.sleep(0.02)
+' "$2" "$3"
+}
+status_iface() { # NAME FIELD -> value, or "none"
+	jq_py '
+import json, sys
+s = json.load(open(sys.argv[1]))
+print(next((str(i[sys.argv[3]]) for i in s["interfaces"] if i["name"] == sys.argv[2]), "none"))
+' "$tmp/status.json" "$1" "$2" 2>/dev/null || echo none
+}
+state_is() { [ "$(status_iface "$1" state)" = "$2" ]; } # NAME STATE
+wait_for() { # SECONDS COMMAND...
+	local end=$(($(date +%s%N) + ${1%.*} * 1000000000))
+	shift
+	until "$@"; do
+		[ "$(date +%s%N)" -lt "$end" ] || return 1
+		sleep 0.1
+	done
+}
+
+ip link add "$BR" type bridge
+sysctl -qw "net.ipv6.conf.$BR.disable_ipv6=1"
+ip link set "$BR" up
+ip netns add "$NS"
+ip link add "$VS" type veth peer name eth0 netns "$NS"
+sysctl -qw "net.ipv6.conf.$VS.disable_ipv6=1"
+ip link set "$VS" master "$BR" up
+ip -n "$NS" addr add 203.0.113.1/24 dev eth0
+ip -n "$NS" link set eth0 up
+
+"$EW_BIN" run --db "$tmp/flows.db" --status-file "$tmp/status.json" \
+	>"$tmp/agent.log" 2>&1 &
+agent=$!
+wait_for 10 state_is "$VS" capturing || fail "$VS not captured"
+
+# --- 1. a new container interface ---------------------------------------------
+t0=$(now)
+ip netns add "$NP"
+ip link add "$VP" type veth peer name eth0 netns "$NP"
+sysctl -qw "net.ipv6.conf.$VP.disable_ipv6=1"
+ip link set "$VP" master "$BR" up
+ip -n "$NP" addr add 203.0.113.9/24 dev eth0
+ip -n "$NP" link set eth0 up
+udp_stream "$NP" 1.5 7001
+wait_for 5 grep -q "capturing on $VP " "$tmp/agent.log" || fail "no 'capturing on $VP' in the log"
+t_log=$(epoch "$(grep "capturing on $VP " "$tmp/agent.log" | head -1 | cut -d' ' -f1)")
+wait_for 5 sh -c "\"$EW_BIN\" flows --db '$tmp/flows.db' --json | grep -q '\"interface\":\"$VP\"'" ||
+	fail "no flow recorded on $VP"
+t_flow=$(epoch "$(flows | jq_py '
+import json, sys
+print(min(f["start"] for f in map(json.loads, sys.stdin) if f["interface"] == sys.argv[1]))
+' "$VP")")
+calc() { awk "BEGIN { print $* }"; }
+lat_log=$(calc "$t_log - $t0")
+lat_flow=$(calc "$t_flow - $t0")
+printf 'new veth: handle open %.3f s, first packet recorded %.3f s after ip link add\n' \
+	"$lat_log" "$lat_flow"
+[ "$(calc "($lat_log < 1 && $lat_flow < 1) ? 1 : 0")" = 1 ] ||
+	fail "capture of a new veth took longer than 1 s"
+
+# --- 2. down and up: the handle stays -------------------------------------------
+# Each handle opened is one "capturing on" line (other tests' veths come and
+# go meanwhile, so the global counters would not do).
+opens() { grep -c "capturing on $1 " "$tmp/agent.log" || true; }
+att=$(opens "$VP")
+ip link set "$VP" down
+sleep 0.3
+ip link set "$VP" up
+udp_stream "$NP" 0.5 7002
+sleep 1.2
+state_is "$VP" capturing || fail "$VP not capturing after down/up"
+[ "$(opens "$VP")" = "$att" ] || fail "down/up reopened the handle"
+wait_for 3 sh -c "\"$EW_BIN\" flows --db '$tmp/flows.db' --json | grep '\"interface\":\"$VP\"' | grep -q '\"remote_port\":7002'" ||
+	fail "traffic after down/up not recorded"
+
+# --- 3. rename: capture goes on under the new name -----------------------------------
+ip link set "$VP" down
+ip link set "$VP" name "$VP2"
+ip link set "$VP2" up
+wait_for 5 state_is "$VP2" capturing || fail "$VP2 not captured after the rename"
+udp_stream "$NP" 0.5 7003
+wait_for 3 sh -c "\"$EW_BIN\" flows --db '$tmp/flows.db' --json | grep '\"interface\":\"$VP2\"' | grep -q '\"remote_port\":7003'" ||
+	fail "traffic after the rename not recorded under $VP2"
+grep -q "$VP is now called $VP2" "$tmp/agent.log" || fail "rename not logged"
+
+# --- 4. removal: flows end as interface-gone, stored while the agent runs -------------
+ip netns exec "$NP" true
+ip link del "$VP2"
+wait_for 5 sh -c "\"$EW_BIN\" flows --db '$tmp/flows.db' --json | grep '\"remote_port\":7003' | grep -q '\"end_reason\":\"interface-gone\"'" ||
+	fail "flows of the removed interface were not ended as interface-gone"
+flows | jq_py '
+import json, sys
+mine = [f for f in map(json.loads, sys.stdin) if f["interface"] in sys.argv[1:]]
+ports = sorted({f["remote_port"] for f in mine if f["proto"] == "udp"})
+bad = [f for f in mine if f["state"] != "ended" or f["end_reason"] != "interface-gone"]
+print(f"removed interface: {len(mine)} flows, UDP ports {ports}, all ended as interface-gone: {not bad}")
+sys.exit(1 if bad or ports != [7001, 7002, 7003] else 0)
+' "$VP" "$VP2" || fail "flows of the removed interface are wrong"
+kill -0 "$agent" || fail "agent died"
+wait_for 3 state_is "$VP2" none || fail "$VP2 still in the status after removal"
+
+kill -TERM "$agent"
+wait "$agent" || fail "agent exited with status $?"
+agent=
+echo "PASS: live_hotplug"
