@@ -9,7 +9,7 @@ APT_PACKAGES=(
 	build-essential cmake pkg-config clang
 	# libraries (see README: why each is there)
 	libpcap-dev libnl-3-dev libnl-route-3-dev libsqlite3-dev libmaxminddb-dev
-	libyaml-dev libcap-dev libmicrohttpd-dev libcurl4-openssl-dev
+	libyaml-dev libcap-dev libmicrohttpd-dev libcurl4-openssl-dev libjansson-dev
 	# tests: reference tools, database shell, lab servers and clients
 	sqlite3 tshark tcpdump mmdb-bin iproute2 procps psmisc util-linux
 	redis-server redis-tools socat dnsmasq-base openssl curl iperf3 python3 libcap2-bin
