@@ -813,4 +813,182 @@ int attrib_set_namespace(struct attrib *a, enum attrib_source src,
 void attrib_sync_begin(struct attrib *a, enum attrib_source src);
 void attrib_sync_end(struct attrib *a, enum attrib_source src);
 
+/* ==== metadata sources: Kubernetes API, Docker/Podman Engine API ==========
+ *
+ * (capture/meta*.c) Started together by meta_open(); each feeds the
+ * attribution registry from its own thread.
+ */
+
+#define META_K8S_SA_DIR "/var/run/secrets/kubernetes.io/serviceaccount"
+#define META_DOCKER_SOCKET "/var/run/docker.sock"
+#define META_PODMAN_SOCKET "/run/podman/podman.sock"
+
+/* What a source reports to an observer, after the registry was updated. */
+enum meta_ev_kind {
+	META_EV_SYNC_BEGIN = 1,		/* a full re-list starts */
+	META_EV_SYNC_END,		/* ...and succeeded: what it did not
+					   report again is gone */
+	META_EV_POD,			/* added or changed */
+	META_EV_POD_GONE,
+	META_EV_NAMESPACE,
+	META_EV_NAMESPACE_GONE,
+	META_EV_CONTAINER,		/* a running container, inspected */
+	META_EV_CONTAINER_GONE,		/* died or removed: only `id` is set */
+};
+
+#define META_MAX_PORTS 32		/* named container ports per pod */
+#define META_PORT_NAME_MAX 16		/* IANA_SVC_NAME: 15 + NUL */
+#define META_IMAGE_MAX 512
+#define META_PHASE_MAX 16
+
+/* A named container port (NetworkPolicy named ports).  `proto` is the IP
+ * protocol number: 6 TCP (the default), 17 UDP, 132 SCTP. */
+struct meta_port {
+	char name[META_PORT_NAME_MAX];
+	uint8_t proto;
+	uint16_t port;
+};
+
+/* One pod as the Kubernetes API (or, for pods under Docker, the
+ * io.kubernetes.* container labels) describe it. */
+struct meta_pod {
+	char uid[ATTRIB_UID_MAX];
+	char namespace[ATTRIB_NS_MAX];
+	char name[ATTRIB_NAME_MAX];
+	char node[ATTRIB_NAME_MAX];	/* spec.nodeName */
+	char phase[META_PHASE_MAX];	/* Pending, Running, Succeeded, ... */
+	/* ownerReferences: the controller (or else the first) reference, and
+	 * the workload it stands for: a ReplicaSet named <deployment>-<hash>
+	 * becomes that Deployment (see meta_k8s_owner_resolve). */
+	char owner_kind[ATTRIB_KIND_MAX], owner_name[ATTRIB_NAME_MAX];
+	char workload_kind[ATTRIB_KIND_MAX], workload_name[ATTRIB_NAME_MAX];
+	char runtime[ATTRIB_RUNTIME_MAX];	/* from the container ids */
+	uint8_t host_network;		/* shares the node's netns: no IPs */
+	uint8_t terminal;		/* Succeeded or Failed: IPs released */
+	uint8_t n_ips, n_containers, n_ports;
+	uint8_t dropped;		/* ids, IPs or ports beyond the caps */
+	uint8_t ips[ATTRIB_MAX_IPS][16];	/* status.podIPs, unless above */
+	char containers[ATTRIB_MAX_CONTAINERS][ATTRIB_CID_LEN + 1];
+	struct meta_port ports[META_MAX_PORTS];
+	struct attrib_labels labels;
+};
+
+struct meta_namespace {
+	char name[ATTRIB_NS_MAX];
+	struct attrib_labels labels;
+};
+
+/* One container as the engine's inspect describes it. */
+struct meta_container {
+	char id[ATTRIB_CID_LEN + 1];
+	char name[ATTRIB_NAME_MAX];	/* without Docker's leading '/' */
+	char namespace[ATTRIB_NS_MAX];	/* workload namespace, see meta_docker.c */
+	char image[META_IMAGE_MAX];
+	char runtime[ATTRIB_RUNTIME_MAX];	/* "docker" or "podman" */
+	/* Kubernetes-managed (io.kubernetes.pod.* labels): the pod. */
+	char pod_uid[ATTRIB_UID_MAX];
+	char pod_namespace[ATTRIB_NS_MAX];
+	char pod_name[ATTRIB_NAME_MAX];
+	uint8_t sandbox;		/* the pod's sandbox ("pause") container */
+	uint8_t host_network;		/* NetworkMode host: no IPs */
+	uint8_t running;
+	uint8_t n_ips;
+	int32_t pid;			/* State.Pid: its netns is /proc/PID/ns/net */
+	uint8_t ips[ATTRIB_MAX_IPS][16];
+	struct attrib_labels labels;
+};
+
+struct meta_event {
+	uint8_t kind;			/* enum meta_ev_kind */
+	uint8_t source;			/* ATTRIB_SRC_KUBE or ATTRIB_SRC_RUNTIME */
+	int applied;			/* the registry's answer: 0 or -errno */
+	const struct meta_pod *pod;
+	const struct meta_namespace *ns;
+	const struct meta_container *container;
+};
+
+/* Called on the source's thread, after the registry was updated, with
+ * everything the source read, including what the registry does not keep
+ * (owners, named ports, hostNetwork, pids).  Pointers are borrowed for the
+ * call.  It must not block for long: the source reads nothing meanwhile. */
+typedef void (*meta_observe_fn)(void *ctx, const struct meta_event *ev);
+
+struct meta_config {
+	/* Kubernetes */
+	const char *kubeconfig;		/* NULL: $KUBECONFIG, else in-cluster;
+					   "none": do not use the API */
+	const char *node_name;		/* NULL: $NODE_NAME, else the hostname */
+	const char *sa_dir;		/* NULL: META_K8S_SA_DIR */
+	int kube_off;			/* 1: do not use the Kubernetes API */
+	/* Docker / Podman: NULL tries META_DOCKER_SOCKET then
+	 * META_PODMAN_SOCKET; "" or "none" turns the source off. */
+	const char *docker_socket;
+	/* Limits and timing (meta_config_defaults; tests shorten them). */
+	uint32_t connect_timeout_ms;	/* 5000 */
+	uint32_t request_timeout_ms;	/* one whole GET, 60000 */
+	uint32_t watch_timeout_s;	/* timeoutSeconds of a watch, 300 */
+	uint32_t backoff_min_ms;	/* 500 */
+	uint32_t backoff_max_ms;	/* 30000 */
+	uint32_t list_page;		/* items per list page, 500 */
+	size_t max_list_bytes;		/* one list response, 64 MiB */
+	size_t max_object_bytes;	/* one inspect / one event line, 4 MiB */
+	meta_observe_fn observe;	/* NULL: none */
+	void *observe_ctx;
+};
+void meta_config_defaults(struct meta_config *cfg);
+
+enum meta_state {
+	META_OFF = 0,			/* not configured / not available */
+	META_STARTING,			/* configured, first list not done */
+	META_IN_USE,			/* listing and watching work */
+	META_FAILING,			/* retrying with back-off */
+};
+const char *meta_state_name(int state);
+
+/* Counters of one source, monotonic for its life. */
+struct meta_source_stats {
+	uint8_t state;			/* enum meta_state */
+	char endpoint[256];		/* "https://10.96.0.1:443", "unix:///..." */
+	char last_error[256];		/* "" when none */
+	uint64_t requests;		/* HTTP requests made */
+	uint64_t errors;		/* requests or streams that failed */
+	uint64_t timeouts;		/* ...of which timed out */
+	uint64_t too_big;		/* ...of which hit a size cap */
+	uint64_t malformed;		/* JSON that did not parse or fit */
+	uint64_t http_errors;		/* non-2xx answers (410 excepted) */
+	uint64_t lists;			/* full (re-)lists that succeeded */
+	uint64_t gone;			/* 410 Gone: as a status or an event */
+	uint64_t watches;		/* watch / event streams opened */
+	uint64_t events;		/* watch / engine events applied */
+	uint64_t bookmarks;
+	uint64_t rejected;		/* objects not applied: invalid, or
+					   refused by the registry */
+	uint64_t objects;		/* pods or containers asserted now */
+	uint64_t namespaces;		/* namespaces asserted now */
+};
+
+struct meta_stats {
+	struct meta_source_stats kube, runtime;
+};
+
+struct meta;
+
+/*
+ * Find out which sources are configured and start a thread for each:
+ * Kubernetes when a kubeconfig or a service account is there, the engine
+ * API when its socket exists.  Each logs one line saying what it uses or
+ * why it is off ("metadata: kubernetes API: not configured (no service
+ * account, no kubeconfig)").  `a` is borrowed and must outlive the result.
+ * A source that is configured but unreachable is not an error: it retries
+ * with back-off.  NULL with `err` set only when a configuration given
+ * explicitly (--kubeconfig, --docker-socket) cannot be used, or on ENOMEM.
+ */
+struct meta *meta_open(const struct meta_config *cfg, struct attrib *a,
+		       char *err, size_t errlen);
+/* Stop both threads (promptly: a watch in progress is abandoned) and free
+ * everything.  The registry keeps what the sources said.  NULL is a no-op. */
+void meta_close(struct meta *m);
+/* Any thread. */
+void meta_get_stats(struct meta *m, struct meta_stats *out);
+
 #endif

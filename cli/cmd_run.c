@@ -88,6 +88,7 @@ struct run {
 	struct geo *geo;
 	struct attrib *attrib;
 	struct attrib_watch *awatch;
+	struct meta *meta;
 	uint32_t store_queue_rows;
 	/* stopping */
 	_Atomic int draining;
@@ -137,6 +138,12 @@ static void usage(FILE *out)
 		"                       'none' disables)\n"
 		"  --geoip2-country FILE  GeoIP2/GeoLite2 Country or City database\n"
 		"  --geoip-asn FILE     GeoLite2/GeoIP2 ASN database\n"
+		"  --kubeconfig FILE    Kubernetes API access (default: $KUBECONFIG,\n"
+		"                       else the in-cluster service account; 'none')\n"
+		"  --node-name NAME     this node in the API (default: $NODE_NAME,\n"
+		"                       else the hostname)\n"
+		"  --docker-socket PATH Docker/Podman API socket (default: the usual\n"
+		"                       sockets if present; 'none')\n"
 		"  --user USER          run as USER after start-up, keeping only\n"
 		"                       CAP_NET_RAW, CAP_NET_ADMIN and CAP_SYS_PTRACE\n"
 		"  --status-file PATH   status JSON, rewritten every second\n"
@@ -721,6 +728,9 @@ static int parse_args(struct run *r, int argc, char **argv)
 		{"geoip-country", required_argument, NULL, CONFIG_GEOIP_COUNTRY + 256},
 		{"geoip2-country", required_argument, NULL, CONFIG_GEOIP2_COUNTRY + 256},
 		{"geoip-asn", required_argument, NULL, CONFIG_GEOIP_ASN + 256},
+		{"kubeconfig", required_argument, NULL, CONFIG_KUBECONFIG + 256},
+		{"node-name", required_argument, NULL, CONFIG_NODE_NAME + 256},
+		{"docker-socket", required_argument, NULL, CONFIG_DOCKER_SOCKET + 256},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -889,6 +899,19 @@ static int start(struct run *r)
 		log_warnx("cannot watch the signalfd");
 		return 1;
 	}
+	{
+		struct meta_config mc;
+
+		meta_config_defaults(&mc);
+		mc.kubeconfig = r->cfg.kubeconfig;
+		mc.node_name = r->cfg.node_name;
+		mc.docker_socket = r->cfg.docker_socket;
+		r->meta = meta_open(&mc, r->attrib, err, sizeof(err));
+		if (!r->meta) {
+			log_warnx("metadata: %s", err);
+			return 2;
+		}
+	}
 	r->awatch = attrib_watch_start(r->attrib, err, sizeof(err));
 	if (!r->awatch)
 		log_warnx("%s; attribution is refreshed only at start", err);
@@ -968,6 +991,8 @@ int cmd_run(int argc, char **argv)
 	stop_status_thread(&r);
 	attrib_watch_stop(r.awatch);
 	r.awatch = NULL;
+	meta_close(r.meta);
+	r.meta = NULL;
 	pipeline_stop(r.pl, &ps);
 	r.pl = NULL;
 	if (store_sync(r.st))
@@ -984,6 +1009,7 @@ int cmd_run(int argc, char **argv)
 out:
 	stop_status_thread(&r);
 	attrib_watch_stop(r.awatch);
+	meta_close(r.meta);
 	pipeline_stop(r.pl, NULL);
 	if (r.st && store_close(r.st))
 		status = status ? status : 1;

@@ -33,6 +33,9 @@ static const char *const key_names[CONFIG__COUNT] = {
 	[CONFIG_GEOIP_COUNTRY] = "geoip-country",
 	[CONFIG_GEOIP2_COUNTRY] = "geoip2-country",
 	[CONFIG_GEOIP_ASN] = "geoip-asn",
+	[CONFIG_KUBECONFIG] = "kubeconfig",
+	[CONFIG_NODE_NAME] = "node-name",
+	[CONFIG_DOCKER_SOCKET] = "docker-socket",
 };
 
 /* Container interface names that CNIs and hypervisors use for the host side
@@ -125,6 +128,9 @@ void config_free(struct config *c)
 	free(c->geoip_country);
 	free(c->geoip2_country);
 	free(c->geoip_asn);
+	free(c->kubeconfig);
+	free(c->node_name);
+	free(c->docker_socket);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -273,6 +279,16 @@ int config_set(struct config *c, int key, const char *value,
 		break;
 	case CONFIG_GEOIP_ASN:
 		rc = set_str(pfx, value, MAX_PATH_LEN, &c->geoip_asn, err, errlen);
+		break;
+	case CONFIG_KUBECONFIG:
+		rc = set_str(pfx, value, MAX_PATH_LEN, &c->kubeconfig, err, errlen);
+		break;
+	case CONFIG_NODE_NAME:
+		rc = set_str(pfx, value, 253, &c->node_name, err, errlen);
+		break;
+	case CONFIG_DOCKER_SOCKET:
+		rc = set_str(pfx, value, MAX_PATH_LEN, &c->docker_socket, err,
+			     errlen);
 		break;
 	default:
 		rc = -EINVAL;
@@ -435,6 +451,15 @@ int config_merge(struct config *dst, const struct config *over)
 			break;
 		case CONFIG_GEOIP_ASN:
 			rc = replace_str(&dst->geoip_asn, over->geoip_asn);
+			break;
+		case CONFIG_KUBECONFIG:
+			rc = replace_str(&dst->kubeconfig, over->kubeconfig);
+			break;
+		case CONFIG_NODE_NAME:
+			rc = replace_str(&dst->node_name, over->node_name);
+			break;
+		case CONFIG_DOCKER_SOCKET:
+			rc = replace_str(&dst->docker_socket, over->docker_socket);
 			break;
 		default:
 			break;

@@ -47,6 +47,9 @@ enum config_key {
 	CONFIG_GEOIP_COUNTRY,
 	CONFIG_GEOIP2_COUNTRY,
 	CONFIG_GEOIP_ASN,
+	CONFIG_KUBECONFIG,
+	CONFIG_NODE_NAME,
+	CONFIG_DOCKER_SOCKET,
 	CONFIG__COUNT
 };
 
@@ -62,6 +65,9 @@ struct config {
 	char *inventory;		/* workloads file, or NULL */
 	char *geoip_country;		/* NULL: the bundled database */
 	char *geoip2_country, *geoip_asn;	/* NULL: none */
+	char *kubeconfig;		/* NULL: $KUBECONFIG, in-cluster; "none" */
+	char *node_name;		/* NULL: $NODE_NAME, else the hostname */
+	char *docker_socket;		/* NULL: the usual sockets; "none" */
 	uint32_t buffer_size;		/* kernel ring per interface, bytes */
 	uint32_t snaplen;
 	uint32_t max_flows;

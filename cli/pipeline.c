@@ -5,9 +5,10 @@
  * Orientation (DESIGN.md): a flow is seen from the side of the workload that
  * owns the interface it was captured on.  With attribution, the local side
  * is the end whose address belongs to that workload (the responder, for a
- * connection the workload accepted: `ingress`); on an interface no workload
- * owns (a replayed file), the end that is a known workload; when no end is a
- * known workload, the initiator.  The other end's workload, if any, is the
+ * connection the workload accepted: `ingress`); when neither address is the
+ * workload's but another workload started the flow (multicast flooded by
+ * the bridge), the responder; on an interface no workload owns (a replayed
+ * file), the end that is a known workload; otherwise the initiator.  The other end's workload, if any, is the
  * remote workload.
  *
  * Order.  DNS answers travel on their own queue (an answer is ~900 bytes, a
@@ -161,9 +162,14 @@ static void lookup_sides(struct pipeline *p, const char *ifname,
 static int local_side(const struct sides *s)
 {
 	if (s->have_if) {
-		int is0 = s->have[0] && s->ipw[0].id == s->ifw.id;
-		int is1 = s->have[1] && s->ipw[1].id == s->ifw.id;
-		return is1 && !is0;
+		if (s->have[0] && s->ipw[0].id == s->ifw.id)
+			return 0;
+		if (s->have[1] && s->ipw[1].id == s->ifw.id)
+			return 1;
+		/* Neither address is the workload's: if another workload
+		 * started it (multicast or broadcast flooded by the bridge),
+		 * ours is on the receiving end. */
+		return s->have[0];
 	}
 	if (s->have[0])
 		return 0;
