@@ -201,6 +201,20 @@ static uint8_t deny_verdict(const struct policy *p, const struct entry *e)
 	return mode == POLICY_MODE_AUDIT ? POLICY_AUDIT : POLICY_ALERT;
 }
 
+/*
+ * ICMPv6 neighbour and router discovery (RFC 4861: types 133-137) and
+ * multicast listener reports and queries (RFC 2710, 3810: 130-132, 143):
+ * how an interface finds its neighbours and gateway on the link, which every
+ * IPv6 pod does whatever its policy says, not traffic a policy speaks of.
+ * `port` is the type << 8 | code of the flow's first message.
+ */
+static int link_plumbing(const struct policy_flow *f, uint16_t port)
+{
+	unsigned t = port >> 8;
+
+	return f->proto == 58 && ((t >= 130 && t <= 137) || t == 143);
+}
+
 void policy_eval(const struct policy *p, const struct policy_flow *f,
 		 struct policy_result *r)
 {
@@ -215,6 +229,12 @@ void policy_eval(const struct policy *p, const struct policy_flow *f,
 	uint8_t act;
 
 	memset(r, 0, sizeof(*r));
+	if (link_plumbing(f, port)) {
+		r->verdict = POLICY_ALLOW;
+		r->reason = POLICY_R_DEFAULT;
+		r->rule = "builtin/neighbor-discovery";
+		return;
+	}
 	if (s)
 		scan_entries(p, f, dir, port, &sc, r);
 	if (sc.listen)

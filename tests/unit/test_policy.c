@@ -1261,6 +1261,42 @@ static void test_zones(void)
 	policy_close(p);
 }
 
+/* ICMPv6 neighbour discovery and MLD between pods and to the gateway's
+ * link-local address: allowed whatever the rules, zones and NetworkPolicies
+ * say, with no unexpected port; other ICMPv6 (echo) is judged as usual. */
+static void test_neighbor_discovery_is_not_judged(void)
+{
+	const struct policy_workload w_web2 = {.namespace = "web-shop", .name = "x"};
+	const struct policy_workload w_pci = {.namespace = "payments", .name = "p"};
+	struct policy *p = load(ZONES);
+	struct policy_flow f;
+	struct policy_result r;
+	static const uint8_t types[] = {130, 131, 132, 133, 134, 135, 136, 137, 143};
+
+	if (!p)
+		return;
+	/* web restricts egress: anything else to fe80::1 is web/egress */
+	f = flow(EG, &W_web, "fe80::1", 58, 128 << 8);
+	EXPECT(p, f, POLICY_ALERT, "web/egress");
+	for (size_t i = 0; i < sizeof(types); i++) {
+		/* NS/NA, RS, MLD to the gateway's link-local address */
+		f = flow(EG, &W_web, "fe80::1", 58, (uint16_t)(types[i] << 8));
+		r = eval(p, &f);
+		CHECK_EQ_U(r.verdict, POLICY_ALLOW);
+		CHECK_STR(r.rule, "builtin/neighbor-discovery");
+		CHECK_EQ_U(r.unexpected_port + r.zone_violation + r.listen_only, 0);
+		/* across a zone boundary, either direction */
+		f = flow(IN, &w_pci, "fd00:10::20", 58, (uint16_t)(types[i] << 8));
+		f.remote = &w_web2;
+		EXPECT(p, f, POLICY_ALLOW, "builtin/neighbor-discovery");
+	}
+	/* an echo request across the boundary is still a violation */
+	f = flow(EG, &w_web2, "fd00:10::21", 58, 128 << 8);
+	f.remote = &w_pci;
+	EXPECT(p, f, POLICY_ALERT, "zone/web-pci");
+	policy_close(p);
+}
+
 static void test_defaults(void)
 {
 	struct policy *p = load(
@@ -1541,6 +1577,7 @@ int main(void)
 	RUN(test_peers);
 	RUN(test_serves_and_ingress);
 	RUN(test_declared_listen_only);
+	RUN(test_neighbor_discovery_is_not_judged);
 	RUN(test_explicit_allow_beats_guard);
 	RUN(test_zones);
 	RUN(test_defaults);
