@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "cli.h"
-#include "flow_json.h"
 #include "store.h"
 #include "util.h"
 
@@ -39,6 +38,7 @@ struct print_ctx {
 	int json;
 	struct ew_buf buf;
 	uint64_t rows;
+	uint64_t last_id, last_start_ns;	/* the paging cursor */
 };
 
 static int print_row(void *arg, const struct store_flow *f)
@@ -46,9 +46,11 @@ static int print_row(void *arg, const struct store_flow *f)
 	struct print_ctx *pc = arg;
 
 	pc->rows++;
+	pc->last_id = f->id;
+	pc->last_start_ns = f->start_ns;
 	if (pc->json) {
 		ew_buf_reset(&pc->buf);
-		if (flow_to_json(f, &pc->buf) == 0)
+		if (store_flow_json(f, &pc->buf) == 0)
 			printf("%s\n", pc->buf.data);
 		return 0;
 	}
@@ -167,7 +169,23 @@ int cmd_flows(int argc, char **argv)
 		printf("%-19s %-10s %-5s %-7s %-27s %-27s %12s %12s %-20s %s\n",
 		       "START (UTC)", "INTERFACE", "PROTO", "DIR", "LOCAL",
 		       "REMOTE", "SENT", "RECEIVED", "WORKLOAD", "REMOTE NAME");
-	int n = store_query_flows(r, &flt, print_row, &pc, err, sizeof(err));
+	/* The store answers at most STORE_QUERY_LIMIT_MAX rows per query:
+	 * page through with its cursor until --limit rows are printed. */
+	uint64_t want = flt.limit ? flt.limit : 1000;
+	int n = 0;
+
+	while (pc.rows < want) {
+		uint64_t before = pc.rows;
+		uint64_t left = want - pc.rows;
+
+		flt.limit = (uint32_t)(left < STORE_QUERY_LIMIT_MAX ?
+				       left : STORE_QUERY_LIMIT_MAX);
+		n = store_query_flows(r, &flt, print_row, &pc, err, sizeof(err));
+		if (n <= 0 || pc.rows - before < flt.limit)
+			break;
+		flt.before_id = pc.last_id;
+		flt.before_start_ns = pc.last_start_ns;
+	}
 	ew_buf_free(&pc.buf);
 	store_reader_close(r);
 	if (n < 0) {
