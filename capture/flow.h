@@ -30,6 +30,25 @@ void flow_table_destroy(struct flow_table *ft);
 void flow_table_packet(struct flow_table *ft, const struct pkt_layer *pl,
 		       uint16_t vlan, uint32_t iface, uint64_t ts_ns);
 
+/* The arguments of one flow_table_packet() call. */
+struct flow_input {
+	const struct pkt_layer *pl;	/* borrowed for the call */
+	uint16_t vlan;
+	uint32_t iface;
+	uint64_t ts_ns;
+};
+
+/*
+ * Account `n` packet layers: the same as flow_table_packet() on each in
+ * order (same state, same events in the same order), with the cache misses
+ * of neighbouring packets overlapped (see flow.c).  Events are emitted during
+ * the call; nothing else may run between two of the layers, so a caller that
+ * must act between packets (advance the clock, parse a DNS answer) ends the
+ * batch there.
+ */
+void flow_table_packets(struct flow_table *ft, const struct flow_input *in,
+			size_t n);
+
 /*
  * Move the table's clock to `now_ns`: end flows whose idle timeout has passed.
  * Costs O(1) when nothing expires; call it at least every 100 ms of clock.

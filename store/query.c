@@ -107,6 +107,16 @@ err:
 	return NULL;
 }
 
+sqlite3 *store_reader_db(struct store_reader *r)
+{
+	return r->db;
+}
+
+const char *store_reader_path(const struct store_reader *r)
+{
+	return r->path;
+}
+
 void store_reader_close(struct store_reader *r)
 {
 	if (!r)
@@ -227,12 +237,7 @@ static uint64_t u64col(sqlite3_stmt *st, int i)
 
 static void flow_sql(struct sql *q, unsigned m)
 {
-	add(q, 1, "SELECT id, start_ns, end_ns, interface, family, proto,"
-	    " direction, local_ip, local_port, remote_ip, remote_port, vlan,"
-	    " bytes_sent, bytes_received, packets_sent, packets_received,"
-	    " tcp_flags_sent, tcp_flags_received, ended, end_reason,"
-	    " workload, remote_workload, remote_name, remote_country,"
-	    " remote_asn, verdict FROM flows WHERE 1");
+	add(q, 1, "SELECT " STORE_FLOW_COLUMNS " FROM flows WHERE 1");
 	/* Active in [since, until): ended at or after since, started
 	 * before until.  No flow lasted longer than meta.max_flow_ns, so
 	 * it started at or after since - max_flow_ns: that bound turns
@@ -251,7 +256,7 @@ static void flow_sql(struct sql *q, unsigned m)
 	add(q, 1, " ORDER BY start_ns DESC, id DESC LIMIT :limit");
 }
 
-static void flow_row(sqlite3_stmt *st, struct store_flow *f)
+void store_flow_row(sqlite3_stmt *st, struct store_flow *f)
 {
 	memset(f, 0, sizeof(*f));
 	f->id = u64col(st, 0);
@@ -328,7 +333,7 @@ int store_query_flows(struct store_reader *r,
 		bind_i64(st, ":bstart", flt->before_start_ns);
 	bind_i64(st, ":limit", clamp_limit(flt->limit));
 	FOR_EACH_ROW(r, st, n, err, errlen, {
-		flow_row(st, &row);
+		store_flow_row(st, &row);
 		if (cb && cb(ctx, &row))
 			break;
 	});
@@ -341,10 +346,7 @@ int store_query_flows(struct store_reader *r,
 
 static void alert_sql(struct sql *q, unsigned m)
 {
-	add(q, 1, "SELECT id, first_seen_ns, last_seen_ns, count, severity,"
-	    " kind, rule, workload, remote_ip, remote_name, remote_country,"
-	    " remote_asn, remote_port, proto, bytes_sent, message, evidence,"
-	    " dedup_key, acknowledged, ack_ns, ack_by FROM alerts WHERE 1");
+	add(q, 1, "SELECT " STORE_ALERT_COLUMNS " FROM alerts WHERE 1");
 	add(q, m & AQ_SINCE, " AND last_seen_ns >= :since");
 	add(q, m & AQ_UNTIL, " AND first_seen_ns < :until");
 	add(q, m & AQ_WORKLOAD, " AND workload = :workload");
@@ -355,7 +357,7 @@ static void alert_sql(struct sql *q, unsigned m)
 	add(q, 1, " ORDER BY last_seen_ns DESC, id DESC LIMIT :limit");
 }
 
-static void alert_row(sqlite3_stmt *st, struct store_alert *a)
+void store_alert_row(sqlite3_stmt *st, struct store_alert *a)
 {
 	memset(a, 0, sizeof(*a));
 	a->id = u64col(st, 0);
@@ -417,7 +419,7 @@ int store_query_alerts(struct store_reader *r,
 		bind_i64(st, ":blast", flt->before_last_seen_ns);
 	bind_i64(st, ":limit", clamp_limit(flt->limit));
 	FOR_EACH_ROW(r, st, n, err, errlen, {
-		alert_row(st, &row);
+		store_alert_row(st, &row);
 		if (cb && cb(ctx, &row))
 			break;
 	});

@@ -12,6 +12,11 @@
  * A failed slice (disk full, I/O) ends the pass; it is counted as a write
  * error and the next periodic pass tries again.  Retention never pauses
  * writing and never loses queued rows.
+ *
+ * flows.end_ns has no index (schema.c): every question about ends is asked
+ * through flows_start, bounded by the fact that a flow ends at most
+ * meta.max_flow_ns after it starts, and a flow that ended before a time
+ * started before it.
  */
 #include <inttypes.h>
 
@@ -19,10 +24,12 @@
 
 #define NS_PER_S 1000000000ull
 
-/* Age: ?1 = cut-off in ns, ?2 = chunk. */
+/* Age: ?1 = cut-off in ns, ?2 = chunk.  For flows the walk is the range of
+ * flows_start before the cut-off; the flows in it that still run are
+ * stepped over. */
 static const char *const age_sql[] = {
 	"DELETE FROM flows WHERE id IN (SELECT id FROM flows"
-	" WHERE end_ns < ?1 ORDER BY end_ns LIMIT ?2)",
+	" WHERE start_ns < ?1 AND end_ns < ?1 ORDER BY start_ns LIMIT ?2)",
 	/* A minute goes when all of it is older than the cut-off. */
 	"DELETE FROM traffic_minute WHERE (minute, workload, remote_ip,"
 	" port, proto, direction) IN (SELECT minute, workload,"
@@ -34,17 +41,22 @@ static const char *const age_sql[] = {
 	" WHERE last_seen_ns < ?1 AND acknowledged = 1 LIMIT ?2)",
 };
 
-/*
- * Size: the next cut-off, just past the oldest STORE_RETENTION_CHUNK flows
- * (or all of them when there are fewer), then past the oldest traffic minute,
- * then past the oldest DNS answer.  ?1 = chunk - 1.  NULL: nothing left.
- */
-static const char size_cutoff_sql[] =
+/* Size, when no flows are left: the next cut-off is just past the oldest
+ * traffic minute, then past the oldest DNS answer.  NULL: nothing left. */
+static const char other_cutoff_sql[] =
 	"SELECT coalesce("
-	" (SELECT end_ns + 1 FROM flows ORDER BY end_ns LIMIT 1 OFFSET ?1),"
-	" (SELECT max(end_ns) + 1 FROM flows),"
 	" (SELECT (min(minute) + 1) * 60000000000 FROM traffic_minute),"
 	" (SELECT min(seen_ns) + 1 FROM dns_answers))";
+
+/* The newest end not after ?1 (the wall clock): see newest_end(). */
+static const char newest_start_sql[] =
+	"SELECT max(start_ns) FROM flows WHERE start_ns <= ?1";
+static const char newest_near_sql[] =
+	"SELECT max(end_ns) FROM flows WHERE start_ns >= ?2 -"
+	" (SELECT value FROM meta WHERE key = 'max_flow_ns')"
+	" AND start_ns <= ?1 AND end_ns <= ?1";
+static const char newest_any_sql[] =
+	"SELECT max(end_ns) FROM flows WHERE end_ns <= ?1";
 
 _Static_assert(EW_ARRAY_LEN(age_sql) ==
 	       EW_ARRAY_LEN(((struct store_retention *)0)->age_del),
@@ -66,8 +78,9 @@ int store_retention_init(struct store_retention *rt, sqlite3 *db, char *err,
 			 size_t errlen)
 {
 	memset(rt, 0, sizeof(*rt));
-	if (prepare(db, "SELECT max(end_ns) FROM flows WHERE end_ns <= ?1",
-		    &rt->newest, err, errlen) ||
+	if (prepare(db, newest_start_sql, &rt->newest_start, err, errlen) ||
+	    prepare(db, newest_near_sql, &rt->newest_near, err, errlen) ||
+	    prepare(db, newest_any_sql, &rt->newest_any, err, errlen) ||
 	    prepare(db, "PRAGMA page_count", &rt->page_count, err, errlen) ||
 	    prepare(db, "PRAGMA freelist_count", &rt->freelist, err, errlen) ||
 	    prepare(db, "PRAGMA page_size", &rt->page_size, err, errlen) ||
@@ -75,7 +88,9 @@ int store_retention_init(struct store_retention *rt, sqlite3 *db, char *err,
 		    ")", &rt->vacuum, err, errlen) ||
 	    prepare(db, "PRAGMA wal_checkpoint(PASSIVE)", &rt->checkpoint, err,
 		    errlen) ||
-	    prepare(db, size_cutoff_sql, &rt->size_cutoff, err, errlen))
+	    prepare(db, "SELECT start_ns, end_ns FROM flows ORDER BY start_ns",
+		    &rt->by_start, err, errlen) ||
+	    prepare(db, other_cutoff_sql, &rt->other_cutoff, err, errlen))
 		goto err;
 	for (size_t i = 0; i < EW_ARRAY_LEN(age_sql); i++)
 		if (prepare(db, age_sql[i], &rt->age_del[i], err, errlen))
@@ -88,7 +103,9 @@ err:
 
 void store_retention_free(struct store_retention *rt)
 {
-	sqlite3_finalize(rt->newest);
+	sqlite3_finalize(rt->newest_start);
+	sqlite3_finalize(rt->newest_near);
+	sqlite3_finalize(rt->newest_any);
 	sqlite3_finalize(rt->page_count);
 	sqlite3_finalize(rt->freelist);
 	sqlite3_finalize(rt->page_size);
@@ -96,7 +113,8 @@ void store_retention_free(struct store_retention *rt)
 	sqlite3_finalize(rt->checkpoint);
 	for (size_t i = 0; i < EW_ARRAY_LEN(rt->age_del); i++)
 		sqlite3_finalize(rt->age_del[i]);
-	sqlite3_finalize(rt->size_cutoff);
+	sqlite3_finalize(rt->by_start);
+	sqlite3_finalize(rt->other_cutoff);
 	memset(rt, 0, sizeof(*rt));
 }
 
@@ -121,6 +139,97 @@ uint64_t store_retention_used_bytes(struct store_retention *rt)
 	if (pages < 0 || free_pages < 0 || size <= 0 || free_pages > pages)
 		return 0;
 	return (uint64_t)(pages - free_pages) * (uint64_t)size;
+}
+
+/*
+ * The newest end_ns not after `wall`, or -1 when no flow has ended by then.
+ * Let S be the newest start not after `wall`.  When the answer is S or more,
+ * only flows that started within max_flow_ns before S can hold it, which is
+ * a short range of flows_start.  It is less only when the flows that started
+ * last all end after `wall` (timestamps from the future); then the whole
+ * table is read, which is slow but rare and still right.
+ */
+static int64_t newest_end(struct store_retention *rt, int64_t wall)
+{
+	int64_t start, end;
+
+	sqlite3_bind_int64(rt->newest_start, 1, wall);
+	start = scalar(rt->newest_start);
+	if (start < 0)
+		return -1;	/* nothing started by then, so nothing ended */
+	sqlite3_bind_int64(rt->newest_near, 1, wall);
+	sqlite3_bind_int64(rt->newest_near, 2, start);
+	end = scalar(rt->newest_near);
+	if (end >= start)
+		return end;
+	sqlite3_bind_int64(rt->newest_any, 1, wall);
+	return scalar(rt->newest_any);
+}
+
+/* A max-heap of int64: sift the value at `i` up, or down from the top. */
+static void heap_up(int64_t *h, size_t i)
+{
+	while (i > 0 && h[(i - 1) / 2] < h[i]) {
+		int64_t t = h[i];
+
+		h[i] = h[(i - 1) / 2];
+		h[(i - 1) / 2] = t;
+		i = (i - 1) / 2;
+	}
+}
+
+static void heap_down(int64_t *h, size_t n)
+{
+	size_t i = 0;
+
+	for (;;) {
+		size_t l = 2 * i + 1, r = l + 1, m = i;
+		int64_t t;
+
+		if (l < n && h[l] > h[m])
+			m = l;
+		if (r < n && h[r] > h[m])
+			m = r;
+		if (m == i)
+			return;
+		t = h[i];
+		h[i] = h[m];
+		h[m] = t;
+		i = m;
+	}
+}
+
+/*
+ * Just past the STORE_RETENTION_CHUNK-th smallest end_ns (past the newest
+ * when there are fewer flows), or -1 when there are no flows.  The flows are
+ * walked by start, keeping the smallest ends seen in a max-heap; once it is
+ * full, a flow that starts after its largest ends later still, and so does
+ * every flow after it, so the walk stops there, normally after little more
+ * than a chunk of rows.  -2 on an SQLite error.
+ */
+static int64_t size_cutoff_flows(struct store_retention *rt)
+{
+	size_t n = 0;
+	int rc;
+
+	while ((rc = sqlite3_step(rt->by_start)) == SQLITE_ROW) {
+		int64_t start = sqlite3_column_int64(rt->by_start, 0);
+		int64_t end = sqlite3_column_int64(rt->by_start, 1);
+
+		if (n < STORE_RETENTION_CHUNK) {
+			rt->heap[n] = end;
+			heap_up(rt->heap, n++);
+		} else if (start > rt->heap[0]) {
+			break;
+		} else if (end < rt->heap[0]) {
+			rt->heap[0] = end;
+			heap_down(rt->heap, n);
+		}
+	}
+	sqlite3_reset(rt->by_start);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return -2;
+	return n ? rt->heap[0] + 1 : -1;
 }
 
 static void finish(struct store *s)
@@ -155,8 +264,7 @@ void store_retention_begin(struct store *s)
 		return;
 	}
 	wall = store_wall_ns(s);
-	sqlite3_bind_int64(rt->newest, 1, store_i64(wall));
-	newest = scalar(rt->newest);
+	newest = newest_end(rt, store_i64(wall));
 	ref = newest >= 0 ? (uint64_t)newest : wall;
 	keep_ns = s->cfg.retention_s > UINT64_MAX / NS_PER_S ?
 			  UINT64_MAX : s->cfg.retention_s * NS_PER_S;
@@ -241,8 +349,11 @@ static int step_size(struct store *s)
 		rt->phase = STORE_RET_VACUUM;
 		return 1;
 	}
-	sqlite3_bind_int(rt->size_cutoff, 1, STORE_RETENTION_CHUNK - 1);
-	cutoff = scalar(rt->size_cutoff);
+	cutoff = size_cutoff_flows(rt);
+	if (cutoff == -2)
+		return fail(s, sqlite3_errcode(s->db));
+	if (cutoff < 0)
+		cutoff = scalar(rt->other_cutoff);
 	if (cutoff < 0) {
 		/* Only what retention never deletes is left. */
 		rt->phase = STORE_RET_VACUUM;

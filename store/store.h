@@ -157,8 +157,11 @@ struct store_config {
 	const char *path;		/* database file */
 	uint64_t retention_s;		/* default 7 days; 0 keeps for ever */
 	uint64_t max_bytes;		/* default 1 GiB; 0 means no limit */
-	uint32_t queue_rows;		/* default 8192 */
-	uint32_t batch_rows;		/* commit after this many rows (default 4096) */
+	uint32_t queue_rows;		/* default 4096 (about 1.1 KB each) */
+	/* Commit when the batch holds this many distinct flows (the rows of
+	 * one flow merge into one), at most and by default 65536: about
+	 * 11 MB, touched only as far as batches fill it ... */
+	uint32_t batch_rows;
 	uint32_t batch_ms;		/* ... or this long after the first (default 200) */
 	int block_when_full;		/* 1: producers wait (replay); 0: count drop */
 	uint64_t max_page_count;	/* 0, or a PRAGMA max_page_count (tests) */
@@ -365,5 +368,239 @@ int store_query_dns(struct store_reader *r, const uint8_t address[16],
 		    const char *workload, uint32_t limit,
 		    int (*cb)(void *ctx, const struct store_dns_answer *d),
 		    void *ctx, char *err, size_t errlen);
+
+/* ==== JSON (store/json.c) ==================================================
+ * Rows as the JSON objects of the interface contract (README: "Flow records"
+ * and "HTTP API").  Each appends one object, without a newline, to `b` and
+ * returns 0, or -E2BIG when `b` reached its maximum (b->toobig is then set).
+ * Every string is escaped with ew_buf_json_str.
+ */
+struct ew_buf;
+
+int store_flow_json(const struct store_flow *f, struct ew_buf *b);
+/* with_evidence: also "evidence", the stored JSON re-encoded. */
+int store_alert_json(const struct store_alert *a, int with_evidence,
+		     struct ew_buf *b);
+int store_workload_json(const struct store_workload *w, struct ew_buf *b);
+/*
+ * Append JSON text that another module stored (evidence, labels, ips),
+ * parsed and written out again token by token so that its strings are
+ * escaped as ours are.  NULL or "" appends null; text that is not one JSON
+ * value (or nests deeper than 32, or is longer than STORE_EVIDENCE_MAX)
+ * appends {"invalid_json": "<the text as a string>"}.
+ */
+int store_json_copy(struct ew_buf *b, const char *text);
+/* The same for `len` bytes of text (no NUL needed) without the length cap,
+ * e.g. the live agent's status object; each string is still capped. */
+int store_json_copy_len(struct ew_buf *b, const char *text, size_t len);
+/* TCP flags as letters in tcpdump's order, e.g. "SA". */
+void store_tcp_flags_str(uint8_t flags, char out[9]);
+/* "active", "idle", "fin", "rst", "evicted", "shutdown", "interface-gone". */
+const char *store_end_reason_name(uint8_t end_reason);
+/* ew_proto_name(), or the number written into `buf`. */
+const char *store_proto_str(uint8_t proto, char buf[4]);
+
+/* ==== dashboard queries (store/dashq.c) ====================================
+ * Searches and sums for the dashboard, on a reader.  Each calls `cb` per row
+ * (non-zero stops) and returns the number of rows or -errno with `err` set.
+ * Windows are [since_ns, until_ns); the caller bounds them (the cost of a
+ * flow query is the flows of its window, see dashq.c).
+ */
+enum store_flow_sort {
+	STORE_SORT_START = 0,		/* start_ns */
+	STORE_SORT_BYTES = 1,		/* bytes_sent + bytes_received */
+	STORE_SORT_SENT = 2,		/* bytes_sent */
+};
+
+struct store_flow_search {
+	uint64_t since_ns, until_ns;	/* required: flows active in the window */
+	const char *workload;		/* exact ("" unknown), NULL any */
+	const char *namespace;		/* workloads "namespace/...", NULL any */
+	int has_cidr;
+	uint8_t cidr_lo[16], cidr_hi[16]; /* remote address range */
+	const char *name_like;		/* LIKE pattern ('\' escapes) on
+					   remote_name, NULL any */
+	const char *country;		/* exact ("" unknown), NULL any */
+	const char *verdict;		/* exact ("" none), NULL any */
+	int port;			/* local or remote port, -1 any */
+	int remote_port;		/* -1 any */
+	int proto;			/* -1 any */
+	int direction;			/* enum store_direction, -1 any */
+	uint8_t sort;			/* enum store_flow_sort */
+	uint8_t ascending;		/* default newest / biggest first */
+	uint32_t limit;			/* 0: default; at most LIMIT_MAX */
+	/* Keyset cursor: only rows after (key, id) in the result order; key
+	 * is the sort value (start_ns, byte total, bytes_sent) and id the id
+	 * of the previous page's last row. */
+	int has_after;
+	uint64_t after_key, after_id;
+};
+int store_search_flows(struct store_reader *r,
+		       const struct store_flow_search *f,
+		       int (*cb)(void *ctx, const struct store_flow *row),
+		       void *ctx, char *err, size_t errlen);
+
+struct store_alert_search {
+	uint64_t id;			/* one alert (0: any) */
+	uint64_t since_ns, until_ns;	/* last seen at or after / first seen
+					   before (0: no bound) */
+	const char *severity, *kind, *rule; /* exact, NULL any */
+	const char *workload;		/* exact ("" unknown), NULL any */
+	int acknowledged;		/* -1 any, 0 or 1 */
+	uint32_t limit;
+	int has_after;			/* keyset: (last_seen_ns, id) */
+	uint64_t after_last_ns, after_id;
+};
+/* Most recently seen first; `row->evidence` lives for the call. */
+int store_search_alerts(struct store_reader *r,
+			const struct store_alert_search *a,
+			int (*cb)(void *ctx, const struct store_alert *row),
+			void *ctx, char *err, size_t errlen);
+
+struct store_alert_count {
+	char severity[16];
+	char kind[32];
+	int acknowledged;
+	uint64_t alerts;		/* rows */
+	uint64_t occurrences;		/* sum of their counts */
+	uint64_t last_seen_ns;
+};
+/* Alerts seen in the window (until 0: no bound) by severity, kind and
+ * acknowledgement. */
+int store_count_alerts(struct store_reader *r, uint64_t since_ns,
+		       uint64_t until_ns,
+		       int (*cb)(void *ctx, const struct store_alert_count *c),
+		       void *ctx, char *err, size_t errlen);
+
+struct store_rule_sum {
+	char rule[128];			/* "" for alerts without a rule */
+	char kind[32];
+	char severity[16];		/* the highest of its alerts */
+	uint64_t alerts, hits, bytes_sent, unacknowledged;
+	uint64_t first_ns, last_ns;
+};
+/* Alerts in the window per (rule, kind), most hits first. */
+int store_sum_alert_rules(struct store_reader *r, uint64_t since_ns,
+			  uint64_t until_ns,
+			  int (*cb)(void *ctx, const struct store_rule_sum *s),
+			  void *ctx, char *err, size_t errlen);
+
+struct store_verdict_sum {
+	char verdict[STORE_VERDICT_MAX]; /* "" for flows without one */
+	uint64_t flows, bytes_sent, bytes_received;
+};
+/* Flows active in the window per verdict. */
+int store_sum_verdicts(struct store_reader *r, uint64_t since_ns,
+		       uint64_t until_ns,
+		       int (*cb)(void *ctx, const struct store_verdict_sum *s),
+		       void *ctx, char *err, size_t errlen);
+
+struct store_series_point {
+	uint64_t t_ns;			/* start of the step */
+	uint64_t bytes_sent, bytes_received, packets_sent, packets_received;
+	uint64_t flows;			/* flows started */
+};
+/* Rollups summed per step (whole minutes) over the minutes overlapping the
+ * window, oldest first; steps without traffic have no point. */
+int store_sum_series(struct store_reader *r, const char *workload,
+		     uint64_t since_ns, uint64_t until_ns, uint64_t step_ns,
+		     int (*cb)(void *ctx, const struct store_series_point *p),
+		     void *ctx, char *err, size_t errlen);
+
+/* Every rollup row of the minutes overlapping the window, oldest minute
+ * first, without a row limit: the window is the caller's bound, and the
+ * callback aggregates as it goes (one pass for several summaries).  The row
+ * lives for the call.  Rows or -errno. */
+int store_scan_traffic(struct store_reader *r, const char *workload,
+		       uint64_t since_ns, uint64_t until_ns,
+		       int (*cb)(void *ctx, const struct store_traffic *t),
+		       void *ctx, char *err, size_t errlen);
+
+struct store_dest {
+	char workload[STORE_WORKLOAD_MAX]; /* "" unknown */
+	uint8_t remote_ip[16];
+	uint16_t port;			/* the service port, as in the rollups:
+					   remote port out, local port in */
+	uint8_t proto, direction;
+	uint64_t bytes_sent, bytes_received, packets_sent, packets_received;
+	uint64_t flows;
+	uint64_t first_ns, last_ns;	/* minutes with traffic: [first, last) */
+};
+/* Rollups per (workload, remote address, service port, proto, direction),
+ * most bytes first; workload NULL for all. */
+int store_sum_destinations(struct store_reader *r, const char *workload,
+			   uint64_t since_ns, uint64_t until_ns, uint32_t limit,
+			   int (*cb)(void *ctx, const struct store_dest *d),
+			   void *ctx, char *err, size_t errlen);
+
+struct store_ip_info {
+	char name[STORE_DNSNAME_MAX];	/* "" unknown */
+	char country[4];
+	uint32_t asn;
+};
+/* What is known of a remote address: the name `workload` (NULL: any)
+ * resolved for it last, else a name on one of its flows; country and AS
+ * number from one of its flows.  1 found, 0 nothing known, -errno. */
+int store_ip_info(struct store_reader *r, const uint8_t ip[16],
+		  const char *workload, struct store_ip_info *out, char *err,
+		  size_t errlen);
+/* store_ip_info for many addresses, without a workload: one statement
+ * for all (preparing one per address costs more than the lookup).  0 or
+ * -errno with `err`; out[i] is all empty for an address without flows. */
+int store_ip_info_batch(struct store_reader *r, const uint8_t (*ips)[16],
+			size_t n, struct store_ip_info *out, char *err,
+			size_t errlen);
+/* The distinct names `workload` resolved to `ip`, newest first (workload
+ * NULL: store_query_dns of any workload). */
+int store_ip_names(struct store_reader *r, const uint8_t ip[16],
+		   const char *workload, uint32_t limit,
+		   int (*cb)(void *ctx, const struct store_dns_answer *d),
+		   void *ctx, char *err, size_t errlen);
+/* The workload row (namespace, name): 1 row or none. */
+int store_get_workload(struct store_reader *r, const char *namespace,
+		       const char *name,
+		       int (*cb)(void *ctx, const struct store_workload *w),
+		       void *ctx, char *err, size_t errlen);
+
+struct store_db_info {
+	uint64_t newest_flow_ns, oldest_flow_ns; /* 0 without flows */
+	uint64_t max_flow_id;
+	uint64_t workloads, alerts, alerts_unacknowledged;
+	uint64_t file_bytes, used_bytes; /* main file, WAL not counted */
+};
+int store_db_info(struct store_reader *r, struct store_db_info *out,
+		  char *err, size_t errlen);
+
+/*
+ * Acknowledge alert `id` directly in the file at `path`, for a process that
+ * does not run the writer (the standalone dashboard); a process with a
+ * struct store uses store_ack_alert().  Opens a short-lived read-write
+ * connection (never creates the file), waits up to 5 s for the lock.
+ * 0, -ENOENT (no such alert), -ENOTSUP (other schema version), or -errno.
+ */
+int store_ack_alert_db(const char *path, uint64_t id, const char *by,
+		       uint64_t ack_ns, char *err, size_t errlen);
+
+/* For tests: EXPLAIN QUERY PLAN of every query shape above; `cb` gets the
+ * shape's name and each line of its plan (non-zero stops: returns 1). */
+int store_dashq_explain(struct store_reader *r,
+			int (*cb)(void *ctx, const char *query,
+				  const char *plan),
+			void *ctx, char *err, size_t errlen);
+
+/* ==== learned baselines (store/baselines.c) ============================== */
+
+#define STORE_BASELINES_MAX 1000000	/* rows read back at most */
+struct store_baseline_row {
+	char workload[STORE_WORKLOAD_MAX];
+	uint8_t proto, direction;
+	uint16_t port;
+	uint64_t first_seen_ns, last_seen_ns, count;
+};
+/* Every stored baseline, in no particular order; `cb` returns non-zero to
+ * stop.  The number of rows, or -EIO with `err` set. */
+int store_query_baselines(struct store_reader *r,
+			  int (*cb)(void *ctx, const struct store_baseline_row *b),
+			  void *ctx, char *err, size_t errlen);
 
 #endif

@@ -78,6 +78,17 @@ int store_db_open_writer(const char *path, const struct store_db_opts *o,
 int store_db_identify(sqlite3 *db, const char *path, int *version, int *fresh,
 		      char *err, size_t errlen);
 
+/*
+ * No index covers flows.end_ns (schema.c), but every row ends at most
+ * meta.max_flow_ns after it starts, so the flows that can hold the newest end
+ * started within max_flow_ns of the newest start: this gives max(end_ns) from
+ * an index range on flows_start rather than a scan of the table.
+ */
+#define STORE_SQL_NEWEST_END                                               \
+	"SELECT max(end_ns) FROM flows WHERE start_ns >="                  \
+	" (SELECT max(start_ns) FROM flows) -"                             \
+	" (SELECT value FROM meta WHERE key = 'max_flow_ns')"
+
 /* ---- shared helpers ------------------------------------------------------ */
 
 /* snprintf into a caller's error buffer (which may be NULL or empty). */
@@ -154,7 +165,65 @@ static inline int store_ip_is_zero(const uint8_t ip[16])
 	return memcmp(ip, zero, 16) == 0;
 }
 
+/* ---- query.c: what the other query files (dashq.c) share ---------------- */
+
+/* The connection behind a reader and its file name (for messages). */
+sqlite3 *store_reader_db(struct store_reader *r);
+const char *store_reader_path(const struct store_reader *r);
+
+/* The columns store_flow_row() and store_alert_row() read, in their order. */
+#define STORE_FLOW_COLUMNS                                                     \
+	"id, start_ns, end_ns, interface, family, proto, direction,"           \
+	" local_ip, local_port, remote_ip, remote_port, vlan, bytes_sent,"     \
+	" bytes_received, packets_sent, packets_received, tcp_flags_sent,"     \
+	" tcp_flags_received, ended, end_reason, workload, remote_workload,"   \
+	" remote_name, remote_country, remote_asn, verdict"
+#define STORE_ALERT_COLUMNS                                                    \
+	"id, first_seen_ns, last_seen_ns, count, severity, kind, rule,"        \
+	" workload, remote_ip, remote_name, remote_country, remote_asn,"       \
+	" remote_port, proto, bytes_sent, message, evidence, dedup_key,"       \
+	" acknowledged, ack_ns, ack_by"
+/* Fill a row from a statement selecting those columns first.  The alert's
+ * evidence points into the statement: valid until its next step or reset. */
+void store_flow_row(sqlite3_stmt *st, struct store_flow *f);
+void store_alert_row(sqlite3_stmt *st, struct store_alert *a);
+
 /* ---- the queue element (writer.c, batch.c) ------------------------------- */
+
+/* The text fields of a flow row, in the order they are packed. */
+enum store_flow_text {
+	STORE_FT_INTERFACE,
+	STORE_FT_WORKLOAD,
+	STORE_FT_REMOTE_WORKLOAD,
+	STORE_FT_REMOTE_NAME,
+	STORE_FT_REMOTE_COUNTRY,
+	STORE_FT_VERDICT,
+	STORE_FT__COUNT
+};
+
+/* The most text one flow row can hold: every field at its size. */
+#define STORE_FLOW_TEXT_MAX                                                \
+	(STORE_IFNAME_MAX + 2 * STORE_WORKLOAD_MAX + STORE_DNSNAME_MAX + 4 +  \
+	 STORE_VERDICT_MAX)
+
+/*
+ * A flow row as it waits in the queue: the numbers of struct store_flow and
+ * its text fields packed one after the other (each cut at its array's size,
+ * no NULs).  The producer writes, and the writer reads, a few cache lines of
+ * it instead of 1.1 KB of mostly empty arrays.
+ */
+struct store_qflow {
+	uint64_t id, start_ns, end_ns;
+	uint64_t bytes_sent, bytes_received, packets_sent, packets_received;
+	uint64_t dbytes_sent, dbytes_received, dpackets_sent, dpackets_received;
+	uint8_t local_ip[16], remote_ip[16];
+	uint16_t local_port, remote_port, vlan;
+	uint8_t family, proto, direction, ended, end_reason;
+	uint8_t tcp_flags_sent, tcp_flags_received;
+	uint32_t remote_asn;
+	uint16_t text_len[STORE_FT__COUNT];
+	char text[STORE_FLOW_TEXT_MAX];
+};
 
 enum store_row_kind {
 	STORE_ROW_FLOW = 1,
@@ -175,7 +244,7 @@ struct store_ack {
 struct store_row {
 	uint32_t kind;		/* enum store_row_kind */
 	union {
-		struct store_flow flow;
+		struct store_qflow flow;
 		struct store_dns_answer dns;
 		struct store_baseline baseline;
 		struct store_ack ack;
@@ -190,31 +259,55 @@ void store_row_release(struct store_row *row);
 
 /* ---- batch.c ------------------------------------------------------------- */
 
+/* A text field of a batched row: `len` bytes at `off` in the batch's text
+ * arena; len 0 is "unknown". */
+struct store_text {
+	uint32_t off, len;
+};
+
+/* A flow as a batch keeps it: struct store_flow without the deltas (they
+ * went to the rollups) and with its text in the arena, about 170 bytes
+ * instead of 1.1 KB. */
+struct store_batch_flow {
+	uint64_t id, start_ns, end_ns;
+	uint64_t bytes_sent, bytes_received, packets_sent, packets_received;
+	uint8_t local_ip[16], remote_ip[16];
+	uint16_t local_port, remote_port, vlan;
+	uint8_t family, proto, direction, ended, end_reason;
+	uint8_t tcp_flags_sent, tcp_flags_received;
+	uint32_t remote_asn;
+	uint32_t rows;			/* puts merged into this one */
+	struct store_text text[STORE_FT__COUNT];
+};
+
 /* Per-minute rollup of the d* deltas, summed within a batch. */
 struct store_rollup {
 	uint64_t minute;
 	uint8_t remote_ip[16];
 	uint16_t port;			/* service port, see store_traffic */
 	uint8_t proto, direction;
+	struct store_text workload;
 	uint64_t bytes_sent, bytes_received, packets_sent, packets_received;
 	uint64_t flows;
-	char workload[STORE_WORKLOAD_MAX];
 };
 
 /*
  * The rows of one transaction.  Flow rows are coalesced by id: a flow that
- * starts and ends within one batch is one upsert, not two.  Rollup deltas are
+ * starts and ends within one batch is one write, not two.  Rollup deltas are
  * summed per key before they are added to traffic_minute.  Everything else is
- * kept in arrival order.  All arrays are allocated once at open.
+ * kept in arrival order.  All arrays are allocated once at open (and touched
+ * only as far as batches fill them).
  */
 struct store_batch {
-	uint32_t cap;			/* rows (puts) per batch at most */
-	uint32_t rows;			/* rows in this batch */
+	uint32_t cap;			/* distinct flows (and rollups) at most */
+	uint32_t rows;			/* rows (puts) in this batch */
 	uint32_t coalesced;		/* of which merged into an earlier flow */
 
-	struct store_flow *flows;	/* distinct flows, in first-seen order */
-	uint32_t *flow_rows;		/* rows merged into each (for counting) */
+	struct store_batch_flow *flows;	/* distinct flows, in first-seen order */
 	uint32_t nflows;
+	uint32_t *sel;			/* flows[] indices of the new flows */
+	const uint32_t *view;		/* what ew_batch_flows shows: */
+	uint32_t nview;			/* flows[view[0 .. nview)] */
 	uint32_t *flow_index;		/* open addressing: slot + 1, 0 = empty */
 	uint32_t flow_mask;
 
@@ -225,13 +318,20 @@ struct store_batch {
 	uint8_t hash_key[16];		/* SipHash key: remote IPs are chosen by
 					   outsiders */
 
+	char *text;			/* arena for the text of flows and rollups */
+	uint32_t text_used, text_cap;
+
 	struct store_row *others;	/* alerts, workloads, dns, ... */
 	uint32_t nothers, others_cap;
 
 	int64_t max_flow_ns;		/* meta.max_flow_ns as committed */
+	uint64_t max_flow_id;		/* no flow above this id is in the file
+					   (as committed): INSERT, not UPDATE */
 
 	sqlite3_stmt *begin, *commit, *rollback;
 	sqlite3_stmt *flow, *rollup, *alert, *workload, *dns, *baseline, *ack;
+	sqlite3_stmt *flow_set, *flow_update, *flow_update_workload;
+	sqlite3_stmt *rollup_set;
 	sqlite3_stmt *max_flow;
 };
 
@@ -242,10 +342,20 @@ struct store_batch_result {
 	char errmsg[256];
 };
 
+/* The most distinct flows a batch holds (about 11 MB of them). */
+#define STORE_BATCH_MAX 65536
+
+/* `cap`: distinct flows per batch, 1 to STORE_BATCH_MAX; `max_flow_id`: the
+ * highest flow id in the file now. */
+/* bulk.c: register ew_batch_flows and ew_batch_rollups, the batch's
+ * selected flows and its rollups as tables, on `db`.  SQLite's code. */
+int store_bulk_register(sqlite3 *db, const struct store_batch *b);
+
 int store_batch_init(struct store_batch *b, sqlite3 *db, uint32_t cap,
-		     char *err, size_t errlen);
+		     uint64_t max_flow_id, char *err, size_t errlen);
 void store_batch_free(struct store_batch *b);
-/* Take `row` (and what it owns).  1 when the batch is full, else 0. */
+/* Take `row` (and what it owns; a flow row is read, not kept, so it may be
+ * a queue slot).  1 when the batch is full, else 0. */
 int store_batch_add(struct store_batch *b, struct store_row *row);
 /*
  * Write and commit the batch in one transaction.  On a failure that is not
@@ -272,9 +382,11 @@ struct store_retention {
 	int64_t cutoff_ns;		/* age: delete what ended before */
 	int shrinking;			/* size: deleting down to 90% */
 	int deleted_by_size;		/* something to vacuum */
-	sqlite3_stmt *newest, *page_count, *freelist, *page_size;
-	sqlite3_stmt *age_del[4], *size_cutoff;
+	sqlite3_stmt *newest_start, *newest_near, *newest_any;
+	sqlite3_stmt *page_count, *freelist, *page_size;
+	sqlite3_stmt *age_del[4], *by_start, *other_cutoff;
 	sqlite3_stmt *vacuum, *checkpoint;
+	int64_t heap[STORE_RETENTION_CHUNK];	/* size: smallest ends seen */
 };
 
 struct store;

@@ -5,14 +5,19 @@
  * Producers copy rows into a bounded ew_queue and return.  The queue has a
  * single producer side, so pushes are serialized by `pmu`; nothing on the
  * writer's side ever takes `pmu`, so a producer waits at most for another
- * producer's copy (or, in blocking mode, for room).
+ * producer's copy (or, in blocking mode, for room).  A row is built in its
+ * queue slot (a flow row packed, store_int.h) and read by the writer in
+ * place, so it is copied once.
  *
- * The writer thread pops rows into a batch and commits it when it holds
- * batch_rows rows, when batch_ms have passed since its first row, or when a
- * marker asks.  Markers (sync, retention) travel through the same queue as
- * the rows, so "everything queued before the call" is exactly "everything
- * before the marker"; each carries a ticket, and the writer publishes the
- * last ticket it resolved under `mu`, which waiters watch on `cv`.
+ * The writer thread takes rows into a batch and commits it when it holds
+ * batch_rows distinct flows (however many rows merged into them), when
+ * batch_ms have passed since its first row, or when a marker asks.  The slot
+ * of the row that fills a batch is given back before the commit, so
+ * producers keep filling the queue while it runs.  Markers (sync, retention)
+ * travel through the same queue as the rows, so "everything queued before
+ * the call" is exactly "everything before the marker"; each carries a
+ * ticket, and the writer publishes the last ticket it resolved under `mu`,
+ * which waiters watch on `cv`.
  *
  * Errors: a failed commit loses its batch (counted), and writing pauses with
  * an exponential back-off (50 ms doubling to 2 s).  While paused the writer
@@ -35,15 +40,15 @@
 
 #define BACKOFF_MIN_NS (50ull * 1000000)
 #define BACKOFF_MAX_NS (2000ull * 1000000)
-#define BATCH_ROWS_MAX 65536
+#define DRAIN_MAX 256		/* rows taken between two looks at the clock */
 
 void store_config_defaults(struct store_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
 	cfg->retention_s = 7 * 24 * 3600;
 	cfg->max_bytes = 1ull << 30;
-	cfg->queue_rows = 8192;
-	cfg->batch_rows = 4096;
+	cfg->queue_rows = 4096;
+	cfg->batch_rows = STORE_BATCH_MAX;
 	cfg->batch_ms = 200;
 	cfg->retention_check_ms = 10000;
 	cfg->busy_timeout_ms = 5000;
@@ -163,18 +168,23 @@ static void retain_now(struct store *s)
 	measure_size(s);
 }
 
-static void take(struct store *s, struct store_row *row)
+/*
+ * Handle one row, in its queue slot: markers commit and resolve, other rows
+ * go into the batch (which copies what it keeps).  Returns 1 when the batch
+ * is full and must be committed.
+ */
+static int take(struct store *s, struct store_row *row)
 {
 	switch (row->kind) {
 	case STORE_ROW_SYNC:
 		flush(s);
 		resolve(s, row->u.ticket);
-		return;
+		return 0;
 	case STORE_ROW_RETAIN:
 		flush(s);
 		retain_now(s);
 		resolve(s, row->u.ticket);
-		return;
+		return 0;
 	default:
 		break;
 	}
@@ -184,13 +194,12 @@ static void take(struct store *s, struct store_row *row)
 		store_row_release(row);
 		count(&s->dropped_write_error, 1);
 		s->lost_in_pause++;
-		return;
+		return 0;
 	}
 	if (s->batch.rows == 0)
 		s->batch_deadline_ns = ew_mono_ns() +
 				       (uint64_t)s->cfg.batch_ms * 1000000;
-	if (store_batch_add(&s->batch, row))
-		flush(s);
+	return store_batch_add(&s->batch, row);
 }
 
 /* How long the next pop may wait, in ms. */
@@ -215,14 +224,26 @@ static int pop_timeout(struct store *s, uint64_t now)
 static void *writer_main(void *arg)
 {
 	struct store *s = arg;
-	struct store_row row;
 
 	for (;;) {
 		uint64_t now = ew_mono_ns();
-		int rc = ew_queue_pop(&s->q, &row, pop_timeout(s, now));
+		int rc = ew_queue_wait(&s->q, pop_timeout(s, now));
 
 		if (rc == 0) {
-			take(s, &row);
+			/* Rows are handled in their slots, a run of them
+			 * between two looks at the clock, and a slot is given
+			 * back before a commit, so that producers can go on
+			 * filling the queue while it runs. */
+			const struct store_row *row;
+			int n = 0, full = 0;
+
+			while (!full && n++ < DRAIN_MAX &&
+			       (row = ew_queue_front(&s->q)) != NULL) {
+				full = take(s, (struct store_row *)row);
+				ew_queue_advance(&s->q);
+			}
+			if (full)
+				flush(s);
 		} else if (rc == -EPIPE) {
 			flush(s);
 			break;
@@ -288,8 +309,8 @@ struct store *store_open(const struct store_config *cfg, char *err,
 		s->cfg.queue_rows = def.queue_rows;
 	if (!s->cfg.batch_rows)
 		s->cfg.batch_rows = def.batch_rows;
-	if (s->cfg.batch_rows > BATCH_ROWS_MAX)
-		s->cfg.batch_rows = BATCH_ROWS_MAX;
+	if (s->cfg.batch_rows > STORE_BATCH_MAX)
+		s->cfg.batch_rows = STORE_BATCH_MAX;
 	if (!s->cfg.batch_ms)
 		s->cfg.batch_ms = def.batch_ms;
 	if (!s->cfg.retention_check_ms)
@@ -314,8 +335,8 @@ struct store *store_open(const struct store_config *cfg, char *err,
 	if (ret < 0)
 		goto err;
 	if (query_next_id(s->db, &s->next_flow_id, msg, sizeof(msg)) < 0 ||
-	    store_batch_init(&s->batch, s->db, s->cfg.batch_rows, msg,
-			     sizeof(msg)) < 0 ||
+	    store_batch_init(&s->batch, s->db, s->cfg.batch_rows,
+			     s->next_flow_id - 1, msg, sizeof(msg)) < 0 ||
 	    store_retention_init(&s->ret, s->db, msg, sizeof(msg)) < 0) {
 		store_errf(err, errlen, "%s: %s", s->cfg.path, msg);
 		goto err;
@@ -384,31 +405,116 @@ uint64_t store_next_flow_id(struct store *s)
 
 /* ---- producers ----------------------------------------------------------- */
 
-static int push(struct store *s, struct store_row *row)
+/* Pack `f` into the queue's flow form (store_int.h). */
+static void pack_flow(struct store_row *slot, const void *src)
 {
-	int ret;
+	const struct store_flow *f = src;
+	struct store_qflow *q = &slot->u.flow;
+	const char *text[STORE_FT__COUNT] = {
+		[STORE_FT_INTERFACE] = f->interface,
+		[STORE_FT_WORKLOAD] = f->workload,
+		[STORE_FT_REMOTE_WORKLOAD] = f->remote_workload,
+		[STORE_FT_REMOTE_NAME] = f->remote_name,
+		[STORE_FT_REMOTE_COUNTRY] = f->remote_country,
+		[STORE_FT_VERDICT] = f->verdict,
+	};
+	const size_t cap[STORE_FT__COUNT] = {
+		[STORE_FT_INTERFACE] = sizeof(f->interface),
+		[STORE_FT_WORKLOAD] = sizeof(f->workload),
+		[STORE_FT_REMOTE_WORKLOAD] = sizeof(f->remote_workload),
+		[STORE_FT_REMOTE_NAME] = sizeof(f->remote_name),
+		[STORE_FT_REMOTE_COUNTRY] = sizeof(f->remote_country),
+		[STORE_FT_VERDICT] = sizeof(f->verdict),
+	};
+	size_t used = 0;
+
+	slot->kind = STORE_ROW_FLOW;
+	q->id = f->id;
+	q->start_ns = f->start_ns;
+	q->end_ns = f->end_ns;
+	q->bytes_sent = f->bytes_sent;
+	q->bytes_received = f->bytes_received;
+	q->packets_sent = f->packets_sent;
+	q->packets_received = f->packets_received;
+	q->dbytes_sent = f->dbytes_sent;
+	q->dbytes_received = f->dbytes_received;
+	q->dpackets_sent = f->dpackets_sent;
+	q->dpackets_received = f->dpackets_received;
+	memcpy(q->local_ip, f->local_ip, 16);
+	memcpy(q->remote_ip, f->remote_ip, 16);
+	q->local_port = f->local_port;
+	q->remote_port = f->remote_port;
+	q->vlan = f->vlan;
+	q->family = f->family;
+	q->proto = f->proto;
+	q->direction = f->direction;
+	q->ended = f->ended;
+	q->end_reason = f->end_reason;
+	q->tcp_flags_sent = f->tcp_flags_sent;
+	q->tcp_flags_received = f->tcp_flags_received;
+	q->remote_asn = f->remote_asn;
+	for (int i = 0; i < STORE_FT__COUNT; i++) {
+		size_t n = strnlen(text[i], cap[i]);
+
+		memcpy(q->text + used, text[i], n);
+		q->text_len[i] = (uint16_t)n;
+		used += n;
+	}
+}
+
+/* Copy a built row (its kind and payload) into the slot. */
+static void copy_row(struct store_row *slot, const void *src)
+{
+	*slot = *(const struct store_row *)src;
+}
+
+/*
+ * Queue one row, built by `fill` from `src` straight in its queue slot, so
+ * that a row is copied once.  0, -EAGAIN (full, not blocking: counted) or
+ * -EPIPE.
+ */
+static int push_with(struct store *s,
+		     void (*fill)(struct store_row *slot, const void *src),
+		     const void *src)
+{
+	struct store_row *slot;
+	int ret = 0;
 
 	pthread_mutex_lock(&s->pmu);
-	ret = s->closed ? -EPIPE :
-			  ew_queue_push(&s->q, row, s->cfg.block_when_full);
-	pthread_mutex_unlock(&s->pmu);
-	if (ret == 0) {
-		count(&s->queued, 1);
+	if (s->closed) {
+		ret = -EPIPE;
 	} else {
-		if (ret == -EAGAIN)
-			count(&s->dropped_queue_full, 1);
-		store_row_release(row);
+		slot = ew_queue_reserve(&s->q, s->cfg.block_when_full);
+		if (!slot) {
+			ret = atomic_load_explicit(&s->q.closed,
+						   memory_order_acquire) ?
+				      -EPIPE : -EAGAIN;
+		} else {
+			fill(slot, src);
+			ew_queue_commit(&s->q);
+		}
 	}
+	pthread_mutex_unlock(&s->pmu);
+	if (ret == 0)
+		count(&s->queued, 1);
+	else if (ret == -EAGAIN)
+		count(&s->dropped_queue_full, 1);
+	return ret;
+}
+
+/* Queue `row`; on failure what it owns is freed. */
+static int push(struct store *s, struct store_row *row)
+{
+	int ret = push_with(s, copy_row, row);
+
+	if (ret < 0)
+		store_row_release(row);
 	return ret;
 }
 
 int store_put_flow(struct store *s, const struct store_flow *f)
 {
-	struct store_row row;
-
-	row.kind = STORE_ROW_FLOW;
-	row.u.flow = *f;
-	return push(s, &row);
+	return push_with(s, pack_flow, f);
 }
 
 int store_put_alert(struct store *s, const struct store_alert *a)

@@ -6,6 +6,25 @@
  * mutex and condition variables are only for sleeping: a side that has to
  * wait announces it in waiting_* and the other side signals only when someone
  * waits, so a busy pipeline makes no system calls per element.
+ *
+ * Wake-ups are batched.  Two threads of unequal speed otherwise ping-pong:
+ * the fast side sleeps, the slow side wakes it for a single element, and each
+ * hand-over costs a futex call and two context switches, many times the cost
+ * of the element itself.  So:
+ *
+ *  - A producer blocked on a full ring sleeps until a quarter of it is free
+ *    (`room_wake`), not until the first slot is.
+ *  - A consumer that found an element already waiting for it is behind a
+ *    stream; when it catches up it sleeps until `items_wake` elements are
+ *    there or NAP_NS has passed, whichever comes first.  A consumer that had
+ *    to wait for its element waits for the next one alone, so a quiet or
+ *    trickling queue still hands every element over at once, and a stream
+ *    delays an element by NAP_NS at most.
+ *
+ * The consumer may work on an element in place (ew_queue_front, then
+ * ew_queue_advance), and the producer may build one in place
+ * (ew_queue_reserve, then ew_queue_commit): large elements are then copied
+ * once, not twice.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -13,6 +32,11 @@
 #include <time.h>
 
 #include "util.h"
+
+#define NAP_NS 1000000ull	/* 1 ms: the longest a streaming consumer naps */
+#define ITEMS_WAKE_MAX 64
+#define ROOM_WAIT_NS 100000000ull	/* bounded sleeps: a safety net only */
+#define ITEMS_WAIT_NS 1000000000ull
 
 int ew_queue_init(struct ew_queue *q, size_t elem_size, size_t min_cap)
 {
@@ -28,6 +52,10 @@ int ew_queue_init(struct ew_queue *q, size_t elem_size, size_t min_cap)
 		return -ENOMEM;
 	q->elem_size = elem_size;
 	q->cap = cap;
+	q->room_wake = cap / 4 ? cap / 4 : 1;
+	q->items_wake = q->room_wake < ITEMS_WAKE_MAX ? q->room_wake :
+							ITEMS_WAKE_MAX;
+	atomic_init(&q->want_items, 1);
 	pthread_mutex_init(&q->mu, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
@@ -57,111 +85,186 @@ size_t ew_queue_depth(struct ew_queue *q)
 	return t - h;
 }
 
-static void wake(struct ew_queue *q, _Atomic int *waiting, pthread_cond_t *cv)
+static void broadcast(struct ew_queue *q, pthread_cond_t *cv)
 {
-	/* Pairs with the waiter's store of waiting_* then load of the index:
-	 * without a full fence our index store and this load could pass each
-	 * other and both sides would miss the wake-up (then only the bounded
-	 * timed wait would save us). */
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load_explicit(waiting, memory_order_seq_cst)) {
-		pthread_mutex_lock(&q->mu);
-		pthread_cond_broadcast(cv);
-		pthread_mutex_unlock(&q->mu);
-	}
+	pthread_mutex_lock(&q->mu);
+	pthread_cond_broadcast(cv);
+	pthread_mutex_unlock(&q->mu);
 }
 
-static void deadline_after(struct timespec *ts, int ms)
+static void deadline_after_ns(struct timespec *ts, uint64_t ns)
 {
 	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += ms / 1000;
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+	ts->tv_sec += (time_t)(ns / 1000000000ull);
+	ts->tv_nsec += (long)(ns % 1000000000ull);
 	if (ts->tv_nsec >= 1000000000L) {
 		ts->tv_sec++;
 		ts->tv_nsec -= 1000000000L;
 	}
 }
 
-int ew_queue_push(struct ew_queue *q, const void *elem, int block)
+static int ts_before(const struct timespec *a, const struct timespec *b)
+{
+	return a->tv_sec < b->tv_sec ||
+	       (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+void *ew_queue_reserve(struct ew_queue *q, int block)
 {
 	size_t t = atomic_load_explicit(&q->tail, memory_order_relaxed);
 
-	if (atomic_load_explicit(&q->closed, memory_order_acquire))
-		return -EPIPE;
-	while (t - atomic_load_explicit(&q->head, memory_order_acquire) >= q->cap) {
+	for (;;) {
+		if (atomic_load_explicit(&q->closed, memory_order_acquire))
+			return NULL;
+		if (t - atomic_load_explicit(&q->head, memory_order_acquire) <
+		    q->cap)
+			break;
 		if (!block)
-			return -EAGAIN;
+			return NULL;
 		pthread_mutex_lock(&q->mu);
+		/* The store of waiting_room and the load of head below pair
+		 * with the consumer's store of head and load of waiting_room
+		 * (both seq_cst): one of the two sides sees the other. */
 		atomic_store_explicit(&q->waiting_room, 1, memory_order_seq_cst);
-		if (t - atomic_load_explicit(&q->head, memory_order_seq_cst) >= q->cap) {
+		if (q->cap - (t - atomic_load_explicit(&q->head,
+						       memory_order_seq_cst)) <
+			    q->room_wake &&
+		    !atomic_load_explicit(&q->closed, memory_order_seq_cst)) {
 			struct timespec ts;
-			deadline_after(&ts, 100);
+			deadline_after_ns(&ts, ROOM_WAIT_NS);
 			pthread_cond_timedwait(&q->cv_room, &q->mu, &ts);
 		}
 		atomic_store_explicit(&q->waiting_room, 0, memory_order_seq_cst);
 		pthread_mutex_unlock(&q->mu);
 	}
-	memcpy(q->slots + (t & (q->cap - 1)) * q->elem_size, elem, q->elem_size);
-	atomic_store_explicit(&q->tail, t + 1, memory_order_release);
-	size_t depth = t + 1 - atomic_load_explicit(&q->head, memory_order_relaxed);
+	return q->slots + (t & (q->cap - 1)) * q->elem_size;
+}
+
+void ew_queue_commit(struct ew_queue *q)
+{
+	size_t t = atomic_load_explicit(&q->tail, memory_order_relaxed) + 1;
+	size_t depth;
+
+	atomic_store_explicit(&q->tail, t, memory_order_seq_cst);
+	depth = t - atomic_load_explicit(&q->head, memory_order_relaxed);
 	if (depth > atomic_load_explicit(&q->high_water, memory_order_relaxed))
 		atomic_store_explicit(&q->high_water, depth, memory_order_relaxed);
-	wake(q, &q->waiting_items, &q->cv_items);
+	if (atomic_load_explicit(&q->waiting_items, memory_order_seq_cst) &&
+	    depth >= atomic_load_explicit(&q->want_items, memory_order_relaxed))
+		broadcast(q, &q->cv_items);
+}
+
+int ew_queue_push(struct ew_queue *q, const void *elem, int block)
+{
+	void *slot = ew_queue_reserve(q, block);
+
+	if (!slot)
+		return atomic_load_explicit(&q->closed, memory_order_acquire) ?
+			       -EPIPE : -EAGAIN;
+	memcpy(slot, elem, q->elem_size);
+	ew_queue_commit(q);
 	return 0;
 }
 
-int ew_queue_pop(struct ew_queue *q, void *out, int timeout_ms)
+/* Sleep until the ring (empty at `h`) holds `want` elements, is closed, or
+ * `until` has passed. */
+static void wait_items(struct ew_queue *q, size_t h, size_t want,
+		       const struct timespec *until)
+{
+	pthread_mutex_lock(&q->mu);
+	atomic_store_explicit(&q->want_items, want, memory_order_relaxed);
+	/* Pairs with the producer's store of tail and load of waiting_items,
+	 * as in ew_queue_reserve. */
+	atomic_store_explicit(&q->waiting_items, 1, memory_order_seq_cst);
+	if (atomic_load_explicit(&q->tail, memory_order_seq_cst) - h < want &&
+	    !atomic_load_explicit(&q->closed, memory_order_seq_cst))
+		pthread_cond_timedwait(&q->cv_items, &q->mu, until);
+	atomic_store_explicit(&q->waiting_items, 0, memory_order_seq_cst);
+	pthread_mutex_unlock(&q->mu);
+}
+
+int ew_queue_wait(struct ew_queue *q, int timeout_ms)
 {
 	size_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
-	struct timespec deadline;
-	int have_deadline = 0;
+	struct timespec deadline, until, now;
+	int streaming = q->streaming;
 
-	while (atomic_load_explicit(&q->tail, memory_order_acquire) == h) {
+	if (atomic_load_explicit(&q->tail, memory_order_acquire) != h) {
+		q->streaming = 1;
+		return 0;
+	}
+	q->streaming = 0;
+	if (timeout_ms > 0)
+		deadline_after_ns(&deadline, (uint64_t)timeout_ms * 1000000ull);
+	for (;;) {
+		if (atomic_load_explicit(&q->tail, memory_order_acquire) != h)
+			return 0;
 		if (atomic_load_explicit(&q->closed, memory_order_acquire)) {
 			/* Re-check: the producer may have pushed then closed. */
 			if (atomic_load_explicit(&q->tail, memory_order_acquire) != h)
-				break;
+				return 0;
 			return -EPIPE;
 		}
 		if (timeout_ms == 0)
 			return -EAGAIN;
-		if (timeout_ms > 0 && !have_deadline) {
-			deadline_after(&deadline, timeout_ms);
-			have_deadline = 1;
-		}
-		pthread_mutex_lock(&q->mu);
-		atomic_store_explicit(&q->waiting_items, 1, memory_order_seq_cst);
-		int rc = 0;
-		if (atomic_load_explicit(&q->tail, memory_order_seq_cst) == h &&
-		    !atomic_load_explicit(&q->closed, memory_order_seq_cst)) {
-			if (have_deadline) {
-				rc = pthread_cond_timedwait(&q->cv_items, &q->mu,
-							    &deadline);
-			} else {
-				struct timespec ts;
-				deadline_after(&ts, 1000);
-				pthread_cond_timedwait(&q->cv_items, &q->mu, &ts);
-			}
-		}
-		atomic_store_explicit(&q->waiting_items, 0, memory_order_seq_cst);
-		pthread_mutex_unlock(&q->mu);
-		if (rc == ETIMEDOUT &&
-		    atomic_load_explicit(&q->tail, memory_order_acquire) == h)
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		if (timeout_ms > 0 && !ts_before(&now, &deadline))
 			return -EAGAIN;
+		if (streaming) {
+			/* Behind a stream: one short nap for a batch. */
+			deadline_after_ns(&until, NAP_NS);
+			if (timeout_ms > 0 && ts_before(&deadline, &until))
+				until = deadline;
+			wait_items(q, h, q->items_wake, &until);
+			streaming = 0;
+			continue;
+		}
+		if (timeout_ms > 0)
+			until = deadline;
+		else
+			deadline_after_ns(&until, ITEMS_WAIT_NS);
+		wait_items(q, h, 1, &until);
 	}
-	memcpy(out, q->slots + (h & (q->cap - 1)) * q->elem_size, q->elem_size);
-	atomic_store_explicit(&q->head, h + 1, memory_order_release);
-	wake(q, &q->waiting_room, &q->cv_room);
+}
+
+const void *ew_queue_front(struct ew_queue *q)
+{
+	size_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
+
+	if (atomic_load_explicit(&q->tail, memory_order_acquire) == h)
+		return NULL;
+	return q->slots + (h & (q->cap - 1)) * q->elem_size;
+}
+
+void ew_queue_advance(struct ew_queue *q)
+{
+	size_t h = atomic_load_explicit(&q->head, memory_order_relaxed) + 1;
+
+	atomic_store_explicit(&q->head, h, memory_order_seq_cst);
+	if (atomic_load_explicit(&q->waiting_room, memory_order_seq_cst) &&
+	    q->cap - (atomic_load_explicit(&q->tail, memory_order_acquire) - h) >=
+		    q->room_wake)
+		broadcast(q, &q->cv_room);
+}
+
+int ew_queue_pop(struct ew_queue *q, void *out, int timeout_ms)
+{
+	int rc = ew_queue_wait(q, timeout_ms);
+
+	if (rc < 0)
+		return rc;
+	memcpy(out, ew_queue_front(q), q->elem_size);
+	ew_queue_advance(q);
 	return 0;
 }
 
 int ew_queue_peek(struct ew_queue *q, void *out)
 {
-	size_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
+	const void *front = ew_queue_front(q);
 
-	if (atomic_load_explicit(&q->tail, memory_order_acquire) == h)
+	if (!front)
 		return -EAGAIN;
-	memcpy(out, q->slots + (h & (q->cap - 1)) * q->elem_size, q->elem_size);
+	memcpy(out, front, q->elem_size);
 	return 0;
 }
 

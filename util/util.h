@@ -113,17 +113,23 @@ int ew_random_bytes(void *out, size_t len);
  * thread and one consumer thread.  Push and pop never allocate.  When the
  * ring is full, ew_queue_push either fails at once (and the caller counts a
  * drop) or, with `block`, waits for room: replay uses blocking so that no
- * record is ever lost offline; live capture never blocks. */
+ * record is ever lost offline; live capture never blocks.  Sleeping sides are
+ * woken in batches (util/queue.c): a blocked producer when a quarter of the
+ * ring is free, a consumer that is streaming at up to 64 elements or 1 ms. */
 struct ew_queue {
 	uint8_t *slots;
 	size_t elem_size;
 	size_t cap;			/* power of two */
+	size_t room_wake;		/* free slots that wake a producer */
+	size_t items_wake;		/* elements that wake a streaming consumer */
 	_Atomic size_t head;		/* next slot to read (consumer) */
 	_Atomic size_t tail;		/* next slot to write (producer) */
 	_Atomic int closed;
 	pthread_mutex_t mu;		/* only for sleeping, not for the data */
 	pthread_cond_t cv_items, cv_room;
 	_Atomic int waiting_items, waiting_room;
+	_Atomic size_t want_items;	/* elements the waiting consumer wants */
+	int streaming;			/* consumer only: found elements waiting */
 	_Atomic uint64_t high_water;	/* deepest the ring has been */
 };
 int ew_queue_init(struct ew_queue *q, size_t elem_size, size_t min_cap);
@@ -139,6 +145,19 @@ int ew_queue_pop(struct ew_queue *q, void *out, int timeout_ms);
 /* Consumer side: copy the oldest element into `out` without removing it.
  * 0, or -EAGAIN when empty.  Never waits. */
 int ew_queue_peek(struct ew_queue *q, void *out);
+/*
+ * In place, for large elements.  Producer: ew_queue_reserve returns the next
+ * free slot (waiting for room with `block`), or NULL when full and !block or
+ * after close; fill it, then ew_queue_commit publishes it.  Consumer:
+ * ew_queue_wait waits like ew_queue_pop (0, -EAGAIN, -EPIPE) without taking
+ * anything; ew_queue_front returns the oldest element (NULL when empty),
+ * valid until ew_queue_advance removes it.
+ */
+void *ew_queue_reserve(struct ew_queue *q, int block);
+void ew_queue_commit(struct ew_queue *q);
+int ew_queue_wait(struct ew_queue *q, int timeout_ms);
+const void *ew_queue_front(struct ew_queue *q);
+void ew_queue_advance(struct ew_queue *q);
 /* Producer side: no more pushes; the consumer drains what is left. */
 void ew_queue_close(struct ew_queue *q);
 size_t ew_queue_depth(struct ew_queue *q);

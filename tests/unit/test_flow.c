@@ -514,6 +514,51 @@ static void fin_both_ways_or_rst_closes_quickly(void)
 	flow_table_destroy(ft);
 }
 
+/* The packet that closes a TCP flow (FIN both ways, or RST) brings an UPDATE
+ * with the final counters at once, within the update interval: the END comes
+ * tcp_closed_s later, and the volume detector must not wait for it.  Once. */
+static void closing_packet_reports_final_counters_at_once(void)
+{
+	struct capture_config c = cfg_small(16);
+	struct flow_table *ft = mk(&c);
+	struct pkt_layer a = pkt("10.0.0.9", 40001, "203.0.113.66", 6379,
+				 PROTO_TCP, TH_SYN, 60);
+	struct pkt_layer r = pkt("10.0.0.9", 40002, "203.0.113.66", 6379,
+				 PROTO_TCP, TH_SYN, 60);
+	struct pkt_layer d = rev(rev(a, 0, 0), TH_ACK, 1500);
+
+	put(ft, a, T0);					/* NEW */
+	put(ft, rev(a, TH_SYN | TH_ACK, 60), T0 + MS(1));
+	for (int k = 0; k < 100; k++)
+		put(ft, d, T0 + MS(2 + k));
+	put(ft, rev(d, TH_ACK, 52), T0 + MS(110));
+	put(ft, rev(rev(a, 0, 0), TH_FIN | TH_ACK, 52), T0 + MS(120));
+	CHECK_EQ_U(nev, 1);		/* one FIN is not a close */
+	put(ft, rev(a, TH_FIN | TH_ACK, 52), T0 + MS(121));	/* UPDATE */
+	CHECK_EQ_U(nev, 2);
+	CHECK_EQ_U(ev[1].event, FLOW_EV_UPDATE);
+	CHECK_EQ_U(ev[1].bytes[FLOW_FWD], 60 + 100 * 1500 + 52);
+	CHECK_EQ_U(ev[1].dbytes[FLOW_FWD], 100 * 1500 + 52);
+	CHECK_EQ_U(ev[1].last_ns, T0 + MS(121));
+	put(ft, rev(rev(a, 0, 0), TH_ACK, 52), T0 + MS(122));	/* last ACK */
+	put(ft, rev(a, TH_RST, 40), T0 + MS(130));	/* still closed */
+	CHECK_EQ_U(nev, 2);
+
+	put(ft, r, T0 + MS(200));			/* NEW */
+	put(ft, rev(r, TH_RST | TH_ACK, 40), T0 + MS(201));	/* UPDATE */
+	CHECK_EQ_U(nev, 4);
+	CHECK_EQ_U(ev[3].event, FLOW_EV_UPDATE);
+	CHECK_EQ_U(ev[3].pkts[FLOW_REV], 1);
+
+	flow_table_advance(ft, T0 + MS(130) + S(5));
+	CHECK_EQ_U(nev, 5);
+	CHECK_EQ_U(ev[4].event, FLOW_EV_END);
+	CHECK_EQ_U(ev[4].end_reason, FLOW_END_TCP_FIN);
+	CHECK_EQ_U(ev[4].dbytes[FLOW_FWD], 52);	/* the last ACK only */
+	CHECK_EQ_U(stats(ft).updates, 2);
+	flow_table_destroy(ft);
+}
+
 static void new_syn_on_closed_flow_starts_a_new_flow(void)
 {
 	struct capture_config c = cfg_small(16);
@@ -523,34 +568,36 @@ static void new_syn_on_closed_flow_starts_a_new_flow(void)
 
 	put(ft, syn, T0);
 	put(ft, rev(syn, TH_SYN | TH_ACK, 60), T0);
-	put(ft, rev(syn, TH_RST | TH_ACK, 40), T0 + MS(10));
+	put(ft, rev(syn, TH_RST | TH_ACK, 40), T0 + MS(10));	/* UPDATE */
 	/* Not a SYN: still the closed flow. */
 	put(ft, rev(rev(syn, 0, 0), TH_ACK, 40), T0 + MS(20));
 	CHECK_EQ_U(stats(ft).created, 1);
 	put(ft, syn, T0 + MS(30));
 	CHECK_EQ_U(stats(ft).created, 2);
-	CHECK_EQ_U(nev, 3);
-	CHECK_EQ_U(ev[1].event, FLOW_EV_END);
-	CHECK_EQ_U(ev[1].end_reason, FLOW_END_TCP_RST);
-	CHECK_EQ_U(ev[1].id, 1000);
-	CHECK_EQ_U(ev[1].pkts[FLOW_FWD], 2);
-	CHECK_EQ_U(ev[2].event, FLOW_EV_NEW);
-	CHECK_EQ_U(ev[2].id, 1001);
-	CHECK_EQ_U(ev[2].pkts[FLOW_FWD], 1);
-	CHECK_EQ_U(ev[2].pkts[FLOW_REV], 0);
-	CHECK_EQ_U(ev[2].init_rule, FLOW_INIT_SYN);
+	CHECK_EQ_U(nev, 4);
+	CHECK_EQ_U(ev[1].event, FLOW_EV_UPDATE);
+	CHECK_EQ_U(ev[2].event, FLOW_EV_END);
+	CHECK_EQ_U(ev[2].end_reason, FLOW_END_TCP_RST);
+	CHECK_EQ_U(ev[2].id, 1000);
+	CHECK_EQ_U(ev[2].pkts[FLOW_FWD], 2);
+	CHECK_EQ_U(ev[3].event, FLOW_EV_NEW);
+	CHECK_EQ_U(ev[3].id, 1001);
+	CHECK_EQ_U(ev[3].pkts[FLOW_FWD], 1);
+	CHECK_EQ_U(ev[3].pkts[FLOW_REV], 0);
+	CHECK_EQ_U(ev[3].init_rule, FLOW_INIT_SYN);
 
 	/* Same again after a FIN close, reused from the other end. */
 	put(ft, rev(syn, TH_SYN | TH_ACK, 60), T0 + MS(40));
 	put(ft, rev(rev(syn, 0, 0), TH_FIN | TH_ACK, 52), T0 + MS(50));
-	put(ft, rev(syn, TH_FIN | TH_ACK, 52), T0 + MS(60));
+	put(ft, rev(syn, TH_FIN | TH_ACK, 52), T0 + MS(60));	/* UPDATE */
 	put(ft, rev(syn, TH_SYN, 60), T0 + MS(70));
-	CHECK_EQ_U(nev, 5);
-	CHECK_EQ_U(ev[3].end_reason, FLOW_END_TCP_FIN);
-	CHECK_EQ_U(ev[3].id, 1001);
-	CHECK_EQ_U(ev[4].id, 1002);
-	CHECK(ip_is(ev[4].ip[0], "10.0.0.1"));
-	CHECK_EQ_U(ev[4].port[0], 443);
+	CHECK_EQ_U(nev, 7);
+	CHECK_EQ_U(ev[4].event, FLOW_EV_UPDATE);
+	CHECK_EQ_U(ev[5].end_reason, FLOW_END_TCP_FIN);
+	CHECK_EQ_U(ev[5].id, 1001);
+	CHECK_EQ_U(ev[6].id, 1002);
+	CHECK(ip_is(ev[6].ip[0], "10.0.0.1"));
+	CHECK_EQ_U(ev[6].port[0], 443);
 	CHECK(invariant_holds(ft));
 	CHECK_EQ_U(stats(ft).expired, 2);
 	flow_table_destroy(ft);
@@ -996,6 +1043,102 @@ static void counters_balance_under_random_traffic(void)
 	free(shadow);
 }
 
+/* ---- batches -------------------------------------------------------------- */
+
+/* Each table's events, reduced to a fingerprint per event. */
+struct evlog {
+	uint64_t *fp;
+	size_t n, cap;
+};
+
+static void evlog_emit(void *ctx, const struct flow_record *r)
+{
+	struct evlog *l = ctx;
+	const uint8_t *p = (const uint8_t *)r;
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < sizeof(*r); i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	if (l->n < l->cap)
+		l->fp[l->n] = h;
+	l->n++;
+}
+
+/*
+ * flow_table_packets() on random runs of packets (few keys, so a group often
+ * holds the same flow twice, or a flow that ends and starts again, with
+ * evictions and refusals in a small table) gives the events that
+ * flow_table_packet() one by one gives, in the same order.
+ */
+static void batches_give_the_events_of_one_by_one(void)
+{
+	static const uint8_t flagset[] = { TH_SYN, TH_SYN | TH_ACK, TH_ACK,
+					   TH_FIN | TH_ACK, TH_RST, TH_ACK };
+	enum { N = 60000 };
+	struct capture_config c = cfg_small(48);
+	struct evlog one = {calloc(4 * N, 8), 0, 4 * N};
+	struct evlog many = {calloc(4 * N, 8), 0, 4 * N};
+	struct pkt_layer *pl = calloc(N, sizeof(*pl));
+	struct flow_input *in = calloc(N, sizeof(*in));
+	uint64_t t = T0;
+	struct flow_table *a, *b;
+	size_t i, j;
+
+	CHECK(one.fp && many.fp && pl && in);
+	if (!one.fp || !many.fp || !pl || !in)
+		return;
+	rng_state = 7;
+	c.tcp_closed_s = 1;
+	c.udp_idle_s = 2;
+	c.emit = evlog_emit;
+	c.emit_ctx = &one;
+	a = mk(&c);
+	c.emit_ctx = &many;
+	b = mk(&c);
+	for (i = 0; i < N; i++) {
+		uint64_t r = rng();
+
+		pl[i].family = 4;
+		pl[i].src[10] = pl[i].src[11] = pl[i].dst[10] = 0xff;
+		pl[i].dst[11] = 0xff;
+		pl[i].src[15] = (uint8_t)(r % 3);
+		pl[i].dst[15] = (uint8_t)((r >> 8) % 3);
+		pl[i].sport = (uint16_t)(40000 + (r >> 16) % 3);
+		pl[i].dport = (r >> 24) & 1 ? 443 : 53;
+		pl[i].proto = (r >> 25) & 1 ? PROTO_TCP : PROTO_UDP;
+		pl[i].tcp_flags = pl[i].proto == PROTO_TCP ?
+					  flagset[(r >> 26) % 6] : 0;
+		pl[i].ip_bytes = (uint32_t)(r >> 32) % 1500 + 40;
+		t += (r >> 48) % 64 == 0 ? MS(700) : MS((r >> 50) % 5);
+		in[i] = (struct flow_input){&pl[i], (uint16_t)((r >> 60) & 1),
+					    (uint32_t)(r >> 61) & 1, t};
+	}
+	for (i = 0; i < N; i++)
+		flow_table_packet(a, in[i].pl, in[i].vlan, in[i].iface,
+				  in[i].ts_ns);
+	for (i = 0; i < N; i += j) {
+		j = 1 + rng() % 40;
+		if (j > N - i)
+			j = N - i;
+		flow_table_packets(b, &in[i], j);
+	}
+	flow_table_flush(a, FLOW_END_SHUTDOWN);
+	flow_table_flush(b, FLOW_END_SHUTDOWN);
+	CHECK(one.n > (size_t)N / 10 && one.n <= one.cap);
+	CHECK_EQ_U(many.n, one.n);
+	CHECK(memcmp(one.fp, many.fp, one.n * 8) == 0);
+	CHECK(stats(a).evicted > 0);
+	printf("     %zu events, %llu flows, %llu evicted\n", one.n,
+	       (unsigned long long)stats(a).created,
+	       (unsigned long long)stats(a).evicted);
+	flow_table_destroy(a);
+	flow_table_destroy(b);
+	free(one.fp);
+	free(many.fp);
+	free(pl);
+	free(in);
+}
+
 /* ---- hashing ------------------------------------------------------------ */
 
 static void null_emit(void *ctx, const struct flow_record *r)
@@ -1081,6 +1224,7 @@ int main(void)
 	RUN(update_waits_a_full_interval_after_the_previous_event);
 	RUN(each_state_has_its_idle_timeout);
 	RUN(fin_both_ways_or_rst_closes_quickly);
+	RUN(closing_packet_reports_final_counters_at_once);
 	RUN(new_syn_on_closed_flow_starts_a_new_flow);
 	RUN(packet_after_idle_timeout_starts_a_new_flow);
 	RUN(iface_vlan_and_tunnel_depth_separate_flows);
@@ -1092,6 +1236,7 @@ int main(void)
 	RUN(emergency_shortens_idle_timeouts_until_it_ends);
 	RUN(clock_going_backwards_means_no_time_passed);
 	RUN(counters_balance_under_random_traffic);
+	RUN(batches_give_the_events_of_one_by_one);
 	RUN(hash_spreads_random_and_sequential_keys);
 	return T_DONE();
 }

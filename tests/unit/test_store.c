@@ -201,7 +201,7 @@ static void check_schema_v1(const char *path)
 {
 	static const char *objects[] = {
 		"flows", "traffic_minute", "alerts", "workloads",
-		"dns_answers", "baselines", "flows_start", "flows_end",
+		"dns_answers", "baselines", "flows_start",
 		"flows_workload_start", "flows_remote_ip", "flows_remote_port",
 		"flows_local_port", "traffic_minute_workload",
 		"alerts_last_seen", "alerts_workload", "dns_answers_address",
@@ -1254,6 +1254,82 @@ static void test_retention_by_age_follows_clock_not_future_rows(void)
 	store_close(s);
 }
 
+/*
+ * The newest flow to start before the clock still runs past it (its end is
+ * stamped in the future): the reference is the newest end before the clock,
+ * held here by a flow that started long before it.
+ */
+static void test_retention_reference_skips_flow_running_past_clock(void)
+{
+	char p[512];
+	struct store_config cfg;
+	struct store *s;
+	struct store_flow f;
+	uint64_t now = T2016 + 100 * DAY_NS;
+
+	store_config_defaults(&cfg);
+	cfg.block_when_full = 1;
+	fake_now = now;
+	cfg.clock_ns = fake_clock;
+	cfg.clock_ctx = &fake_now;
+	s = open_cfg(&cfg, db_path(p, sizeof(p)));
+	f = mkflow(1, now - 20 * DAY_NS, now - 20 * DAY_NS + NS);
+	store_put_flow(s, &f);
+	f = mkflow(2, now - 15 * DAY_NS, now - 15 * DAY_NS + NS);
+	store_put_flow(s, &f);
+	f = mkflow(3, now - NS, now + DAY_NS);
+	store_put_flow(s, &f);
+	store_sync(s);
+	/* reference = flow 2's end: flow 1 is within 7 days of it and stays
+	 * (taking the clock instead would age out flows 1 and 2) */
+	CHECK(store_run_retention(s) == 0);
+	store_close(s);
+	CHECK_EQ_U(sql_int(p, "SELECT count(*) FROM flows"), 3);
+}
+
+/*
+ * Size retention moves the cut-off by the oldest ends, not starts: a flow
+ * that started before all the others and still runs is kept while those that
+ * ended go, oldest first.
+ */
+static void test_size_retention_keeps_old_flow_still_running(void)
+{
+	char p[512];
+	struct store_config cfg;
+	struct store *s;
+	struct store_stats st;
+	int64_t n_after;
+
+	store_config_defaults(&cfg);
+	cfg.block_when_full = 1;
+	cfg.max_bytes = 0;
+	s = open_cfg(&cfg, db_path(p, sizeof(p)));
+	{
+		struct store_flow f = mkflow(1, T2016, T2016 + 40000 * NS);
+		store_put_flow(s, &f);
+	}
+	for (uint64_t id = 2; id <= 20000; id++) {
+		struct store_flow f = mkflow(id, T2016 + id * NS,
+					     T2016 + id * NS + NS);
+		f.remote_ip[15] = (uint8_t)id;
+		f.remote_ip[14] = (uint8_t)(id >> 8);
+		store_put_flow(s, &f);
+	}
+	store_close(s);
+	cfg.max_bytes = 1 << 20;
+	s = open_cfg(&cfg, p);
+	CHECK(store_run_retention(s) == 0);
+	store_get_stats(s, &st);
+	CHECK(st.db_bytes <= cfg.max_bytes / 10 * 9);
+	store_close(s);
+	n_after = sql_int(p, "SELECT count(*) FROM flows");
+	CHECK(n_after > 1 && n_after < 20000);
+	CHECK_EQ_U(sql_int(p, "SELECT count(*) FROM flows WHERE id = 1"), 1);
+	/* what is left of the others is the newest, without a gap */
+	CHECK_EQ_U(sql_int(p, "SELECT min(id) FROM flows WHERE id > 1"),
+		   20001 - (n_after - 1));
+}
+
 static void test_retention_runs_by_itself_in_chunks(void)
 {
 	char p[512];
@@ -1731,6 +1807,8 @@ int main(void)
 	RUN(test_row_refused_by_database_is_counted_batch_goes_on);
 	RUN(test_retention_by_age_keeps_replayed_2016_capture);
 	RUN(test_retention_by_age_follows_clock_not_future_rows);
+	RUN(test_retention_reference_skips_flow_running_past_clock);
+	RUN(test_size_retention_keeps_old_flow_still_running);
 	RUN(test_retention_runs_by_itself_in_chunks);
 	RUN(test_retention_by_size_shrinks_file);
 	RUN(test_size_retention_without_incremental_vacuum_ends);

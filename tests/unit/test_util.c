@@ -3,6 +3,7 @@
  * the SPSC queue under two threads. */
 #include <errno.h>
 #include <pthread.h>
+#include <unistd.h>
 
 #include "t.h"
 #include "util.h"
@@ -196,6 +197,66 @@ static void queue_passes_every_element_in_order_between_threads(void)
 	ew_queue_destroy(&q);
 }
 
+struct inplace_arg {
+	struct ew_queue *q;
+	uint64_t n;
+};
+
+/* Producer in place, pausing now and then so that the consumer goes from
+ * streaming to waiting alone and back. */
+static void *inplace_producer(void *arg)
+{
+	struct inplace_arg *a = arg;
+
+	for (uint64_t i = 0; i < a->n; i++) {
+		uint64_t *slot = ew_queue_reserve(a->q, 1);
+
+		if (!slot)
+			break;
+		*slot = i;
+		ew_queue_commit(a->q);
+		if (i % 20000 == 19999)
+			usleep(3000);
+	}
+	ew_queue_close(a->q);
+	return NULL;
+}
+
+/* reserve/commit and wait/front/advance hand over every element once and in
+ * order, whatever the ring's size (2: a quarter of it is one slot). */
+static void queue_in_place_api_passes_every_element_in_order(void)
+{
+	static const size_t caps[] = {2, 64, 4096};
+
+	for (size_t c = 0; c < EW_ARRAY_LEN(caps); c++) {
+		struct ew_queue iq;
+		struct inplace_arg a = {&iq, QN};
+		pthread_t t;
+		uint64_t expect = 0;
+		int in_order = 1, rc;
+
+		CHECK(ew_queue_init(&iq, sizeof(uint64_t), caps[c]) == 0);
+		pthread_create(&t, NULL, inplace_producer, &a);
+		while ((rc = ew_queue_wait(&iq, -1)) == 0) {
+			const uint64_t *v;
+
+			while ((v = ew_queue_front(&iq)) != NULL) {
+				if (*v != expect)
+					in_order = 0;
+				expect++;
+				ew_queue_advance(&iq);
+			}
+		}
+		pthread_join(t, NULL);
+		CHECK(rc == -EPIPE);
+		CHECK(in_order);
+		CHECK_EQ_U(expect, QN);
+		CHECK(ew_queue_front(&iq) == NULL);
+		CHECK(ew_queue_reserve(&iq, 0) == NULL);	/* closed */
+		ew_queue_destroy(&iq);
+	}
+}
+
 static void queue_full_fails_fast_when_not_blocking(void)
 {
 	uint64_t v = 7;
@@ -257,6 +318,7 @@ int main(void)
 	RUN(json_escaping_makes_hostile_strings_inert);
 	RUN(keyed_hash_depends_on_key_and_every_byte);
 	RUN(queue_passes_every_element_in_order_between_threads);
+	RUN(queue_in_place_api_passes_every_element_in_order);
 	RUN(queue_full_fails_fast_when_not_blocking);
 	RUN(queue_pop_times_out_when_empty);
 	RUN(protocol_names_round_trip);
