@@ -1361,6 +1361,13 @@ int attrib_lookup_name(struct attrib *a, const char *ref,
 	return lookup(a, K_NAME, ref, n, out);
 }
 
+int attrib_lookup_id(struct attrib *a, uint64_t id, struct attrib_ref *out)
+{
+	if (id == 0)
+		return -ENOENT;
+	return lookup(a, K_ID, &id, sizeof(id), out);
+}
+
 int attrib_get(struct attrib *a, uint64_t id, struct attrib_workload *out)
 {
 	const struct hnode *n;

@@ -715,6 +715,9 @@ int attrib_lookup_container(struct attrib *a, const char *id,
 /* By "namespace/name" (or "name" when the namespace is empty). */
 int attrib_lookup_name(struct attrib *a, const char *ref,
 		       struct attrib_ref *out);
+/* By id (attrib_ref.id): the workload's current name and version, or
+ * -ENOENT once it is gone (ids are never reused). */
+int attrib_lookup_id(struct attrib *a, uint64_t id, struct attrib_ref *out);
 /* Copy the whole record of workload `id` (about 6 KiB).  0 or -ENOENT. */
 int attrib_get(struct attrib *a, uint64_t id, struct attrib_workload *out);
 /* Copy a namespace's labels (Kubernetes API over inventory).  0 or -ENOENT. */

@@ -719,6 +719,11 @@ full:
 /* End the interface's flows and free its slot. */
 static void finish_close(struct capture_live *l, struct liface *f)
 {
+	/* A removed link's packet socket reports ENETDOWN at once, which
+	 * marks the handle broken before the kernel hands over the ring's
+	 * last, partly filled block (at its timeout, within the grace): read
+	 * that one too, or a pod's last packets before its deletion are lost. */
+	f->broken = 0;
 	close_handle(l, f);
 	refresh_stats(f);
 	capture_flush_iface(l->c, (uint32_t)f->idx, FLOW_END_IFACE_GONE);
@@ -741,8 +746,12 @@ static void finish_close(struct capture_live *l, struct liface *f)
 
 static void begin_close(struct capture_live *l, struct liface *f, int gone)
 {
-	if (f->state == CAPTURE_IFACE_CLOSING)
+	if (f->state == CAPTURE_IFACE_CLOSING) {
+		/* Deleting a veth first reports the host side without its
+		 * peer (no longer selected), then the deletion itself. */
+		f->gone |= (uint8_t)gone;
 		return;
+	}
 	f->gone = (uint8_t)gone;
 	if (!f->p) {
 		finish_close(l, f);

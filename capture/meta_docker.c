@@ -138,8 +138,10 @@ int meta_docker_from_json(const json_t *j, const char *runtime,
 		snprintf(err, errlen, "container without a valid Id");
 		return -EINVAL;
 	}
+	/* The registry's rule for names (attrib_name_valid): a name it would
+	 * refuse is refused here, where the error names the container. */
 	if (meta_json_copy(j, "Name", raw, sizeof(raw)) < 0 ||
-	    !raw[raw[0] == '/'] ) {
+	    !attrib_name_valid(raw + (raw[0] == '/'))) {
 		snprintf(err, errlen, "container %.12s without a valid Name", out->id);
 		return -EINVAL;
 	}

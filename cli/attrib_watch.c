@@ -6,6 +6,7 @@
 #include <linux/rtnetlink.h>
 #include <poll.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,21 +19,83 @@
 
 #define DEBOUNCE_MS 200
 #define PERIOD_MS 30000
+#define REFRESH_SLOTS 256		/* interfaces remembered by refresh */
+#define REFRESH_FIRST_MS 1000		/* back-off after a refresh... */
+#define REFRESH_MAX_MS 300000		/* ...doubling up to this */
+
+/* The last traffic-triggered rescan for one interface name. */
+struct refresh_slot {
+	char name[CAPTURE_IFNAME_MAX];
+	uint64_t next_ns;		/* monotonic: no refresh before */
+	uint32_t backoff_ms;
+};
 
 struct attrib_watch {
 	struct attrib *a;
 	int nl;			/* NETLINK_ROUTE, RTMGRP_LINK */
 	int stop;		/* eventfd */
 	pthread_t thread;
-	uint64_t scan_errors_logged;
+	_Atomic uint64_t scan_errors_logged;
+	pthread_mutex_t refresh_mu;
+	struct refresh_slot refresh[REFRESH_SLOTS];
+	_Atomic uint64_t link_scans, periodic_scans, refresh_scans,
+		refresh_skipped;
 };
 
 static void rescan(struct attrib_watch *w)
 {
 	char err[512];
 
-	if (attrib_rescan(w->a, err, sizeof(err)) != 0 && !w->scan_errors_logged++)
+	if (attrib_rescan(w->a, err, sizeof(err)) != 0 &&
+	    !atomic_fetch_add(&w->scan_errors_logged, 1))
 		log_warnx("attribution: rescan: %s (logged once)", err);
+}
+
+int attrib_watch_refresh(struct attrib_watch *w, const char *ifname)
+{
+	struct refresh_slot *rs;
+	uint64_t h = 1469598103934665603ull, now;
+	size_t len;
+
+	if (!w || !ifname || !(len = strnlen(ifname, CAPTURE_IFNAME_MAX)) ||
+	    len >= CAPTURE_IFNAME_MAX)
+		return 0;
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)ifname[i]) * 1099511628211ull;
+	rs = &w->refresh[h % REFRESH_SLOTS];
+	pthread_mutex_lock(&w->refresh_mu);
+	now = ew_mono_ns();
+	if (strcmp(rs->name, ifname) == 0) {
+		if (now < rs->next_ns) {
+			pthread_mutex_unlock(&w->refresh_mu);
+			atomic_fetch_add_explicit(&w->refresh_skipped, 1,
+						  memory_order_relaxed);
+			return 0;
+		}
+		rs->backoff_ms = rs->backoff_ms * 2 > REFRESH_MAX_MS ?
+					 REFRESH_MAX_MS : rs->backoff_ms * 2;
+	} else {
+		/* A new name (or one that took over the slot). */
+		memcpy(rs->name, ifname, len + 1);
+		rs->backoff_ms = REFRESH_FIRST_MS;
+	}
+	rs->next_ns = now + rs->backoff_ms * 1000000ull;
+	pthread_mutex_unlock(&w->refresh_mu);
+	rescan(w);
+	atomic_fetch_add_explicit(&w->refresh_scans, 1, memory_order_relaxed);
+	return 1;
+}
+
+void attrib_watch_get_stats(struct attrib_watch *w,
+			    struct attrib_watch_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!w)
+		return;
+	out->link_scans = atomic_load(&w->link_scans);
+	out->periodic_scans = atomic_load(&w->periodic_scans);
+	out->refresh_scans = atomic_load(&w->refresh_scans);
+	out->refresh_skipped = atomic_load(&w->refresh_skipped);
 }
 
 /* Read every pending link message; 1 if there was any (or the socket
@@ -74,6 +137,9 @@ static void *run(void *arg)
 			due = ew_mono_ns() + DEBOUNCE_MS * 1000000ull;
 		now = ew_mono_ns();
 		if ((due && now >= due) || now >= next_period) {
+			atomic_fetch_add_explicit(due && now >= due ?
+						  &w->link_scans : &w->periodic_scans,
+						  1, memory_order_relaxed);
 			rescan(w);
 			due = 0;
 			next_period = ew_mono_ns() + PERIOD_MS * 1000000ull;
@@ -93,6 +159,7 @@ struct attrib_watch *attrib_watch_start(struct attrib *a, char *err,
 		return NULL;
 	}
 	w->a = a;
+	pthread_mutex_init(&w->refresh_mu, NULL);
 	w->stop = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	w->nl = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK,
 		       NETLINK_ROUTE);
@@ -112,6 +179,7 @@ err:
 		close(w->nl);
 	if (w->stop >= 0)
 		close(w->stop);
+	pthread_mutex_destroy(&w->refresh_mu);
 	free(w);
 	return NULL;
 }
@@ -126,5 +194,6 @@ void attrib_watch_stop(struct attrib_watch *w)
 	pthread_join(w->thread, NULL);
 	close(w->nl);
 	close(w->stop);
+	pthread_mutex_destroy(&w->refresh_mu);
 	free(w);
 }

@@ -20,4 +20,25 @@ struct attrib_watch *attrib_watch_start(struct attrib *a, char *err,
 /* Stop the thread and free.  NULL is a no-op. */
 void attrib_watch_stop(struct attrib_watch *w);
 
+/*
+ * Traffic on interface `ifname`, which the registry does not know: rescan
+ * now, on the caller's thread, and return 1 - unless this interface had such
+ * a rescan lately (0): after one, the next waits 1 s, then 2 s, 4 s, ... up
+ * to 5 min, so that an interface no workload owns costs a handful of scans,
+ * not one per packet.  This closes the gap between a new veth's first packets
+ * and the debounced link-event rescan (and the case of a veth that appeared
+ * before its pod's processes did: traffic means a process is there now).
+ * Any thread; NULL `w` is a no-op returning 0.
+ */
+int attrib_watch_refresh(struct attrib_watch *w, const char *ifname);
+
+struct attrib_watch_stats {
+	uint64_t link_scans;		/* after link events (debounced) */
+	uint64_t periodic_scans;	/* every 30 s */
+	uint64_t refresh_scans;		/* attrib_watch_refresh */
+	uint64_t refresh_skipped;	/* ...not done: within the back-off */
+};
+void attrib_watch_get_stats(struct attrib_watch *w,
+			    struct attrib_watch_stats *out);
+
 #endif

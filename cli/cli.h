@@ -12,6 +12,8 @@
 
 int cmd_replay(int argc, char **argv);
 int cmd_flows(int argc, char **argv);
+int cmd_alerts(int argc, char **argv);
+int cmd_dashboard(int argc, char **argv);
 int cmd_policy(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_status(int argc, char **argv);
@@ -31,6 +33,23 @@ struct cli_geo_opts {
 /* Open the geo databases; *out is NULL when none could be used (logged).
  * Never fails the command: missing enrichment is not fatal. */
 int cli_open_geo(const struct cli_geo_opts *o, struct geo **out);
+
+/* Alert sinks from flags: --alerts-json, --syslog[=F], --webhook (each may
+ * repeat, SINK_MAX in all). */
+struct sink_spec;
+struct sinks;
+struct cli_sinks {
+	struct sink_spec *spec;		/* SINK_MAX entries, the caller's */
+	size_t n;
+};
+/* `storage` holds SINK_MAX specs and outlives `s` (a static array). */
+void cli_sinks_init(struct cli_sinks *s, struct sink_spec *storage);
+/* Add one flag's value; prints the error and returns -EINVAL when bad.
+ * `kind` is enum sink_kind. */
+int cli_sinks_add(struct cli_sinks *s, int kind, const char *opt,
+		  const char *arg);
+/* Start the sinks (NULL *out when none were asked for).  0 or -errno. */
+int cli_sinks_open(const struct cli_sinks *s, struct sinks **out);
 
 /* Parse an unsigned decimal within [min, max] for option `opt`; prints a
  * message and returns -EINVAL on error. */

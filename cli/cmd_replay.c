@@ -39,6 +39,10 @@ static void usage(FILE *out)
 		"                         geo-whois-asn-country.mmdb; 'none' disables)\n"
 		"  --geoip2-country FILE  GeoIP2/GeoLite2 Country or City database\n"
 		"  --geoip-asn FILE       GeoLite2/GeoIP2 ASN database\n"
+		"  --alerts-json FILE     also write alerts as JSON lines ('-': stdout)\n"
+		"  --syslog[=FACILITY]    also send alerts to syslog\n"
+		"  --webhook SPEC         also post alerts: URL[,format=json|slack|\n"
+		"                         alertmanager] (docs/alerts.md); repeatable\n"
 		"  --interface NAME       interface name recorded for the flows\n"
 		"                         (default: pcap)\n"
 		"  --max-flows N          flow table cap (default 262144)\n"
@@ -70,7 +74,13 @@ bad:
 	return -EINVAL;
 }
 
+/*
+ * `cs` is taken after the final flush, `at_end` just before it: what was
+ * still active, and whether the table was still in emergency mode, when the
+ * input ran out.
+ */
 static void print_summary(const struct capture_stats *cs,
+			  const struct capture_flow_stats *at_end,
 			  const struct store_stats *ss,
 			  const struct pipeline_stats *ps, uint64_t wall_ns)
 {
@@ -101,6 +111,14 @@ static void print_summary(const struct capture_stats *cs,
 	printf("flows:    %" PRIu64 " (peak %" PRIu64 " at once), %" PRIu64
 	       " evicted, %" PRIu64 " packets refused (table full)\n",
 	       f->created, f->peak, f->evicted, f->refused);
+	printf("flow table: cap=%" PRIu64 " memory_bytes=%" PRIu64 " peak=%"
+	       PRIu64 " created=%" PRIu64 " expired=%" PRIu64 " evicted=%"
+	       PRIu64 " shutdown=%" PRIu64 " refused=%" PRIu64 " updates=%"
+	       PRIu64 " emergency_entered=%" PRIu64 " active_at_end=%" PRIu64
+	       " emergency_at_end=%" PRIu64 "\n", f->max_flows, f->memory_bytes,
+	       f->peak, f->created, f->expired, f->evicted, f->ended_shutdown,
+	       f->refused, f->updates, f->emergency_entered, at_end->active,
+	       at_end->emergency);
 	printf("fragments: %" PRIu64 " first, %" PRIu64 " later (%" PRIu64
 	       " matched to their flow, %" PRIu64 " orphans)\n",
 	       d->frag_first, d->frag_later, d->frag_matched, d->frag_orphan);
@@ -120,7 +138,8 @@ static void print_summary(const struct capture_stats *cs,
 	       cs->dns.responses + cs->dns.partial, cs->dns.partial,
 	       cs->dns.invalid, cs->dns.truncated, ps->named);
 	printf("policy:   %" PRIu64 " flow events judged alert, %" PRIu64
-	       " audit\n", ps->verdict_alert, ps->verdict_audit);
+	       " audit; %" PRIu64 " alerts raised\n", ps->verdict_alert,
+	       ps->verdict_audit, ps->alerts);
 	printf("store:    %" PRIu64 " rows written, %" PRIu64
 	       " lost (queue %" PRIu64 ", write %" PRIu64 "), %" PRIu64
 	       " events dropped before the store\n",
@@ -139,6 +158,9 @@ int cmd_replay(int argc, char **argv)
 		{"geoip-country", required_argument, NULL, 'C'},
 		{"geoip2-country", required_argument, NULL, 'G'},
 		{"geoip-asn", required_argument, NULL, 'A'},
+		{"alerts-json", required_argument, NULL, 'J'},
+		{"syslog", optional_argument, NULL, 'S'},
+		{"webhook", required_argument, NULL, 'W'},
 		{"interface", required_argument, NULL, 'i'},
 		{"max-flows", required_argument, NULL, 'm'},
 		{"update-interval", required_argument, NULL, 'u'},
@@ -157,12 +179,16 @@ int cmd_replay(int argc, char **argv)
 	struct geo *geo = NULL;
 	const char *inventory = NULL;
 	struct attrib *attrib = NULL;
+	static struct sink_spec sinkspec_storage[SINK_MAX];
+	struct cli_sinks sinkspec;
+	struct sinks *sinks = NULL;
 	int quiet = 0, c, status = 0;
 	uint64_t v;
 	char err[512];
 
 	capture_config_defaults(&ccfg);
 	store_config_defaults(&scfg);
+	cli_sinks_init(&sinkspec, sinkspec_storage);
 	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd': db = optarg; break;
@@ -178,6 +204,16 @@ int cmd_replay(int argc, char **argv)
 		case 'C': geo_opts.country = optarg; break;
 		case 'G': geo_opts.geoip2 = optarg; break;
 		case 'A': geo_opts.asn = optarg; break;
+		case 'J':
+		case 'S':
+		case 'W':
+			if (cli_sinks_add(&sinkspec, c == 'J' ? SINK_JSON :
+					  c == 'S' ? SINK_SYSLOG : SINK_WEBHOOK,
+					  c == 'J' ? "--alerts-json" : c == 'S' ?
+					  "--syslog" : "--webhook",
+					  optarg ? optarg : ""))
+				return 2;
+			break;
 		case 'i':
 			if (strlen(optarg) == 0 || strlen(optarg) >= CAPTURE_IFNAME_MAX) {
 				fprintf(stderr, "egresswatch: --interface: 1 to %d characters\n",
@@ -224,6 +260,13 @@ int cmd_replay(int argc, char **argv)
 	}
 	if (cli_load_policy(policy_files, n_policy, &pol)) {
 		attrib_close(attrib);
+		sink_close(sinks, NULL);
+		return 1;
+	}
+	if (cli_sinks_open(&sinkspec, &sinks)) {
+		policy_close(pol);
+		attrib_close(attrib);
+		sink_close(sinks, NULL);
 		return 1;
 	}
 	cli_open_geo(&geo_opts, &geo);
@@ -235,12 +278,16 @@ int cmd_replay(int argc, char **argv)
 		policy_close(pol);
 		geo_close(geo);
 		attrib_close(attrib);
+		sink_close(sinks, NULL);
 		return 1;
 	}
 	pcfg.store = st;
 	pcfg.blocking = 1;
 	pcfg.geo = geo;
 	pcfg.attrib = attrib;
+	pcfg.sinks = sinks;
+	pcfg.db_path = db;
+	pcfg.wall_clock = 0;
 	pcfg.policy = pol;	/* the pipeline owns it from here */
 	struct pipeline *pl = pipeline_start(&pcfg, err, sizeof(err));
 	if (!pl) {
@@ -248,6 +295,7 @@ int cmd_replay(int argc, char **argv)
 		store_close(st);
 		geo_close(geo);
 		attrib_close(attrib);
+		sink_close(sinks, NULL);
 		return 1;
 	}
 	ccfg.first_flow_id = store_next_flow_id(st);
@@ -261,6 +309,7 @@ int cmd_replay(int argc, char **argv)
 		store_close(st);
 		geo_close(geo);
 		attrib_close(attrib);
+		sink_close(sinks, NULL);
 		return 1;
 	}
 
@@ -275,6 +324,8 @@ int cmd_replay(int argc, char **argv)
 	struct store_stats ss;
 	struct pipeline_stats ps;
 
+	capture_get_stats(cap, &cs);
+	struct capture_flow_stats at_end = cs.flow;
 	capture_flush(cap, FLOW_END_SHUTDOWN);
 	pipeline_stop(pl, &ps);
 	if (store_sync(st))
@@ -287,10 +338,11 @@ int cmd_replay(int argc, char **argv)
 	capture_close(cap);
 	geo_close(geo);
 	attrib_close(attrib);
+	sink_close(sinks, NULL);
 	if (ss.dropped_queue_full || ss.dropped_write_error || ps.dropped ||
 	    ps.dns_dropped || ps.store_refused)
 		status = 1;
 	if (!quiet)
-		print_summary(&cs, &ss, &ps, wall);
+		print_summary(&cs, &at_end, &ss, &ps, wall);
 	return status;
 }

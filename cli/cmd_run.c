@@ -21,6 +21,8 @@
  * the store syncs, and the process exits 0.  SIGHUP re-reads the
  * configuration file (flags still override it) and applies the interface
  * selection, snaplen and buffer size; a file with an error changes nothing.
+ * SIGHUP also has the pipeline look for replaced geo databases at once
+ * (it otherwise looks every 30 s).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -89,6 +91,7 @@ struct run {
 	struct attrib *attrib;
 	struct attrib_watch *awatch;
 	struct meta *meta;
+	struct sinks *sinks;
 	uint32_t store_queue_rows;
 	/* stopping */
 	_Atomic int draining;
@@ -142,8 +145,15 @@ static void usage(FILE *out)
 		"                       else the in-cluster service account; 'none')\n"
 		"  --node-name NAME     this node in the API (default: $NODE_NAME,\n"
 		"                       else the hostname)\n"
+		"  --alerts-json FILE   also write alerts as JSON lines ('-': stdout)\n"
+		"  --syslog[=FACILITY]  also send alerts to syslog (default daemon)\n"
+		"  --webhook SPEC       also post alerts: URL[,format=json|slack|\n"
+		"                       alertmanager] (docs/alerts.md); repeatable\n"
 		"  --docker-socket PATH Docker/Podman API socket (default: the usual\n"
 		"                       sockets if present; 'none')\n"
+		"  --pod-logs-dir DIR   the kubelet's pod log directory, whose\n"
+		"                       <namespace>_<name>_<uid> entries name pods\n"
+		"                       (default /var/log/pods; 'none')\n"
 		"  --user USER          run as USER after start-up, keeping only\n"
 		"                       CAP_NET_RAW, CAP_NET_ADMIN and CAP_SYS_PTRACE\n"
 		"  --status-file PATH   status JSON, rewritten every second\n"
@@ -208,6 +218,7 @@ static void reload(struct run *r)
 	char err[512], later[128] = "";
 	int rc;
 
+	pipeline_check_geo(r->pl);
 	rc = load_config(r, &nc, &path, err, sizeof(err));
 	if (rc) {
 		log_warnx("reload: %s; keeping the running configuration", err);
@@ -230,6 +241,8 @@ static void reload(struct run *r)
 		return;
 	}
 	pipeline_set_policy(r->pl, pol);
+	if (r->sinks)
+		sink_reopen(r->sinks);
 	/* What is opened once at start-up stays as it is until a restart. */
 	if (str_differs(nc.db, r->cfg.db))
 		strcat(later, " db");
@@ -237,6 +250,8 @@ static void reload(struct run *r)
 		strcat(later, " status-file");
 	if (str_differs(nc.user, r->cfg.user))
 		strcat(later, " user");
+	if (str_differs(nc.pod_logs_dir, r->cfg.pod_logs_dir))
+		strcat(later, " pod-logs-dir");
 	if (nc.max_flows != r->cfg.max_flows)
 		strcat(later, " max-flows");
 	free(nc.db);
@@ -309,6 +324,12 @@ static void run_emit(void *ctx, const struct flow_record *rec)
 	if (atomic_load_explicit(&r->draining, memory_order_relaxed))
 		wait_for_room(r);
 	pipeline_emit(r->pl, rec);
+}
+
+/* pipeline_config.refresh, on the pipeline thread. */
+static int run_attrib_refresh(void *ctx, const char *ifname)
+{
+	return attrib_watch_refresh(ctx, ifname);
 }
 
 /* capture_dns_fn, on the capture thread. */
@@ -502,6 +523,7 @@ static void json_pipeline_store(struct ew_buf *b, const struct pipeline_stats *p
 	U64(b, 0, "store_refused", p->store_refused);
 	U64(b, 0, "queue_depth", p->queue_depth);
 	U64(b, 0, "queue_high_water", p->queue_high_water);
+	U64(b, 0, "policy_reloads", p->policy_reloads);
 	ew_buf_puts(b, "},\"store\":{");
 	U64(b, 1, "queued", s->queued);
 	U64(b, 0, "written", s->written);
@@ -521,6 +543,117 @@ static void json_pipeline_store(struct ew_buf *b, const struct pipeline_stats *p
 	U64(b, 0, "db_bytes", s->db_bytes);
 	U64(b, 0, "writing_paused", s->writing_paused);
 	ew_buf_puts(b, "}");
+}
+
+static void json_geo(struct run *r, struct ew_buf *b)
+{
+	struct geo_stats g;
+
+	geo_get_stats(r->geo, &g);
+	ew_buf_puts(b, ",\"geo\":{");
+	U64(b, 1, "lookups", g.lookups);
+	U64(b, 0, "hits", g.hits);
+	U64(b, 0, "errors", g.errors);
+	U64(b, 0, "reloads", g.reloads);
+	U64(b, 0, "reload_failures", g.reload_failures);
+	ew_buf_puts(b, "}");
+}
+
+static void json_attribution(struct run *r, struct ew_buf *b,
+			     const struct pipeline_stats *ps)
+{
+	struct attrib_stats a;
+	struct attrib_watch_stats w;
+
+	attrib_get_stats(r->attrib, &a);
+	attrib_watch_get_stats(r->awatch, &w);
+	ew_buf_puts(b, ",\"attribution\":{");
+	U64(b, 1, "workloads", a.workloads);
+	U64(b, 0, "namespaces", a.namespaces);
+	U64(b, 0, "ips", a.ips);
+	U64(b, 0, "interfaces", a.ifaces);
+	U64(b, 0, "podlog_pods", a.podlog_pods);
+	U64(b, 0, "created", a.created);
+	U64(b, 0, "removed", a.removed);
+	U64(b, 0, "ip_moves", a.ip_moves);
+	U64(b, 0, "scans", a.scans);
+	U64(b, 0, "scan_errors", a.scan_errors);
+	U64(b, 0, "scan_last_us", a.scan_last_ns / 1000);
+	U64(b, 0, "scan_links", a.scan_links);
+	U64(b, 0, "scan_links_attributed", a.scan_links_attributed);
+	U64(b, 0, "link_scans", w.link_scans);
+	U64(b, 0, "periodic_scans", w.periodic_scans);
+	U64(b, 0, "refresh_scans", w.refresh_scans);
+	U64(b, 0, "refresh_skipped", w.refresh_skipped);
+	U64(b, 0, "lookups", a.lookups);
+	U64(b, 0, "lookup_misses", a.lookup_misses);
+	U64(b, 0, "open_flows", ps->memo_entries);
+	U64(b, 0, "events_workload_gone", ps->attrib_gone);
+	U64(b, 0, "events_without_memo", ps->memo_full);
+	ew_buf_puts(b, "}");
+}
+
+/* Alerts raised (pipeline; per detector while it runs) and their delivery
+ * (sinks); `fs` NULL: read the sinks live.  No "sinks" without sinks. */
+static void json_alerts(struct run *r, struct ew_buf *b,
+			const struct pipeline_stats *ps,
+			const struct sink_stats *fs)
+{
+	struct detect_stats d;
+	struct sink_stats now;
+
+	ew_buf_puts(b, ",\"alerts\":{");
+	U64(b, 1, "raised", ps->alerts);
+	U64(b, 0, "sink_refused", ps->alerts_sink_refused);
+	if (r->pl) {	/* the detectors are gone once the pipeline stopped */
+		pipeline_detect_stats(r->pl, &d);
+		U64(b, 0, "repeats", d.repeats);
+		U64(b, 0, "suppressed", d.suppressed);
+		for (int k = 0; k < DETECT__COUNT; k++)
+			U64(b, 0, detect_kind_name((enum detect_kind)k),
+			    d.alerts[k]);
+	}
+	ew_buf_puts(b, "}");
+	if (!fs && r->sinks) {
+		sink_get_stats(r->sinks, &now);
+		fs = &now;
+	}
+	if (!fs)
+		return;
+	ew_buf_puts(b, ",\"sinks\":{");
+	U64(b, 1, "submitted", fs->submitted);
+	U64(b, 0, "dropped_queue_full", fs->dropped_queue_full);
+	U64(b, 0, "dropped_closed", fs->dropped_closed);
+	U64(b, 0, "queue_depth", fs->queue_depth);
+	U64(b, 0, "queue_high_water", fs->queue_high_water);
+	ew_buf_puts(b, ",\"sink\":[");
+	for (size_t i = 0; i < fs->n && i < SINK_MAX; i++) {
+		const __typeof__(fs->sink[0]) *k = &fs->sink[i];
+
+		ew_buf_puts(b, i ? ",{\"name\":" : "{\"name\":");
+		ew_buf_json_str(b, k->name);
+		ew_buf_printf(b, ",\"kind\":\"%s\"", k->kind == SINK_JSON ? "json" :
+			      k->kind == SINK_SYSLOG ? "syslog" : "webhook");
+		U64(b, 0, "delivered", k->delivered);
+		U64(b, 0, "filtered", k->filtered);
+		U64(b, 0, "write_errors", k->write_errors);
+		U64(b, 0, "attempts", k->attempts);
+		U64(b, 0, "retries", k->retries);
+		U64(b, 0, "failures", k->failures);
+		U64(b, 0, "timeouts", k->timeouts);
+		U64(b, 0, "http_5xx", k->http_5xx);
+		U64(b, 0, "rejected", k->rejected);
+		U64(b, 0, "dropped_queue_full", k->dropped_queue_full);
+		U64(b, 0, "dropped_attempts", k->dropped_attempts);
+		U64(b, 0, "dropped_age", k->dropped_age);
+		U64(b, 0, "dropped_shutdown", k->dropped_shutdown);
+		U64(b, 0, "dropped", k->dropped_queue_full + k->dropped_attempts +
+				     k->dropped_age + k->dropped_shutdown +
+				     k->rejected);
+		U64(b, 0, "pending", k->pending);
+		ew_buf_printf(b, ",\"last_status\":%d}", k->last_status);
+	}
+	ew_buf_puts(b, "]}");
 }
 
 /* Write `b` to the status file through a temporary file and rename(2), so a
@@ -557,10 +690,11 @@ static int write_file_atomic(const char *path, const struct ew_buf *b)
 	return rc;
 }
 
-/* Build and write the status; `ps`/`ss` NULL: read them live. */
+/* Build and write the status; `ps`/`ss`/`fs` NULL: read them live. */
 static void write_status(struct run *r, const char *state,
 			 const struct pipeline_stats *ps,
-			 const struct store_stats *ss)
+			 const struct store_stats *ss,
+			 const struct sink_stats *fs)
 {
 	struct pipeline_stats pnow;
 	struct store_stats snow;
@@ -586,6 +720,9 @@ static void write_status(struct run *r, const char *state,
 	json_config(r, b);
 	json_capture(r, b);
 	json_pipeline_store(b, ps, ss);
+	json_attribution(r, b, ps);
+	json_alerts(r, b, ps, fs);
+	json_geo(r, b);
 	ew_buf_puts(b, "}\n");
 	if (b->toobig) {
 		rc = -EFBIG;
@@ -608,7 +745,7 @@ static void *status_main(void *arg)
 	pthread_mutex_lock(&r->mu);
 	while (!r->status_stop) {
 		pthread_mutex_unlock(&r->mu);
-		write_status(r, "running", NULL, NULL);
+		write_status(r, "running", NULL, NULL, NULL);
 		pthread_mutex_lock(&r->mu);
 		next.tv_sec++;
 		while (!r->status_stop &&
@@ -731,6 +868,10 @@ static int parse_args(struct run *r, int argc, char **argv)
 		{"kubeconfig", required_argument, NULL, CONFIG_KUBECONFIG + 256},
 		{"node-name", required_argument, NULL, CONFIG_NODE_NAME + 256},
 		{"docker-socket", required_argument, NULL, CONFIG_DOCKER_SOCKET + 256},
+		{"alerts-json", required_argument, NULL, CONFIG_ALERTS_JSON + 256},
+		{"syslog", optional_argument, NULL, CONFIG_SYSLOG + 256},
+		{"webhook", required_argument, NULL, CONFIG_WEBHOOK + 256},
+		{"pod-logs-dir", required_argument, NULL, CONFIG_POD_LOGS_DIR + 256},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -752,7 +893,7 @@ static int parse_args(struct run *r, int argc, char **argv)
 		}
 		snprintf(where, sizeof(where), "--%s",
 			 config_key_name((enum config_key)(c - 256)));
-		if (config_set(&r->over, c - 256, optarg, where, err,
+		if (config_set(&r->over, c - 256, optarg ? optarg : "", where, err,
 			       sizeof(err))) {
 			fprintf(stderr, "egresswatch run: %s\n", err);
 			return 2;
@@ -778,6 +919,9 @@ static int open_attribution(struct run *r, char *err, size_t errlen)
 	struct attrib_stats as;
 
 	attrib_config_defaults(&acfg);
+	if (r->cfg.pod_logs_dir)
+		acfg.podlog_root = strcmp(r->cfg.pod_logs_dir, "none") == 0 ?
+					   NULL : r->cfg.pod_logs_dir;
 	r->attrib = attrib_open(&acfg, err, errlen);
 	if (!r->attrib)
 		return -1;
@@ -788,9 +932,10 @@ static int open_attribution(struct run *r, char *err, size_t errlen)
 		log_warnx("attribution: host scan: %s", err);
 	attrib_get_stats(r->attrib, &as);
 	log_info("attribution: host scan: %" PRIu64 " workloads, %" PRIu64
-		 " of %" PRIu64 " container links attributed; /var/log/pods: %"
+		 " of %" PRIu64 " container links attributed; %s: %"
 		 PRIu64 " pods%s%s", as.workloads, as.scan_links_attributed,
-		 as.scan_links, as.podlog_pods,
+		 as.scan_links, acfg.podlog_root ? acfg.podlog_root :
+		 "pod log directories off", as.podlog_pods,
 		 r->cfg.inventory ? "; inventory " : "",
 		 r->cfg.inventory ? r->cfg.inventory : "");
 	return 0;
@@ -868,11 +1013,37 @@ static int start(struct run *r)
 		log_info("policy: %s", r->cfg.n_policy ? "loaded from the files given" :
 			 "built-in (docs/policy.md)");
 	}
+	{
+		static struct sink_spec storage[SINK_MAX];
+		struct cli_sinks cs;
+
+		cli_sinks_init(&cs, storage);
+		for (size_t i = 0; i < r->cfg.n_sinks; i++) {
+			const char *t = r->cfg.sinks[i];
+			int kind = t[0] == 'J' ? SINK_JSON : t[0] == 'S' ?
+				   SINK_SYSLOG : SINK_WEBHOOK;
+			if (cli_sinks_add(&cs, kind, t[0] == 'J' ? "alerts-json" :
+					  t[0] == 'S' ? "syslog" : "webhook", t + 2))
+				return 2;
+		}
+		if (cli_sinks_open(&cs, &r->sinks))
+			return 1;
+	}
 	pcfg.store = r->st;
 	pcfg.geo = r->geo;
 	pcfg.attrib = r->attrib;
+	pcfg.sinks = r->sinks;
+	pcfg.db_path = r->cfg.db;
+	pcfg.wall_clock = 1;
 	pcfg.queue_len = PIPELINE_QUEUE;
 	pcfg.blocking = 0;
+	/* Before the pipeline, which asks it to rescan for interfaces the
+	 * registry does not know yet; stopped after the pipeline. */
+	r->awatch = attrib_watch_start(r->attrib, err, sizeof(err));
+	if (!r->awatch)
+		log_warnx("%s; attribution is refreshed only at start", err);
+	pcfg.refresh = run_attrib_refresh;
+	pcfg.refresh_ctx = r->awatch;
 	r->pl = pipeline_start(&pcfg, err, sizeof(err));
 	if (!r->pl) {
 		log_warnx("%s", err);
@@ -912,9 +1083,6 @@ static int start(struct run *r)
 			return 2;
 		}
 	}
-	r->awatch = attrib_watch_start(r->attrib, err, sizeof(err));
-	if (!r->awatch)
-		log_warnx("%s; attribution is refreshed only at start", err);
 	if (pthread_create(&r->status_thread, NULL, status_main, r)) {
 		log_warnx("cannot start the status thread");
 		return 1;
@@ -940,6 +1108,7 @@ int cmd_run(int argc, char **argv)
 	struct run r;
 	struct pipeline_stats ps = {0};
 	struct store_stats ss = {0};
+	struct sink_stats fs = {0};
 	struct capture_live_stats ls = {0};
 	pthread_condattr_t ca;
 	char err[512];
@@ -989,16 +1158,16 @@ int cmd_run(int argc, char **argv)
 		status = 1;
 
 	stop_status_thread(&r);
-	attrib_watch_stop(r.awatch);
-	r.awatch = NULL;
 	meta_close(r.meta);
 	r.meta = NULL;
 	pipeline_stop(r.pl, &ps);
 	r.pl = NULL;
+	sink_close(r.sinks, r.sinks ? &fs : NULL);
 	if (store_sync(r.st))
 		status = 1;
 	store_get_stats(r.st, &ss);
-	write_status(&r, "stopped", &ps, &ss);
+	write_status(&r, "stopped", &ps, &ss, r.sinks ? &fs : NULL);
+	r.sinks = NULL;
 	capture_live_snapshot(r.live, NULL, &ls, NULL, 0, NULL);
 	log_info("stopped: %" PRIu64 " packets received (%" PRIu64 " dropped by "
 		 "the kernel), %" PRIu64 " flow events, %" PRIu64 " dropped; "
@@ -1008,11 +1177,12 @@ int cmd_run(int argc, char **argv)
 			 ss.dropped_invalid);
 out:
 	stop_status_thread(&r);
-	attrib_watch_stop(r.awatch);
 	meta_close(r.meta);
 	pipeline_stop(r.pl, NULL);
+	attrib_watch_stop(r.awatch);	/* after the pipeline, which calls it */
 	if (r.st && store_close(r.st))
 		status = status ? status : 1;
+	sink_close(r.sinks, NULL);
 	capture_live_close(r.live);
 	capture_close(r.cap);
 	attrib_close(r.attrib);

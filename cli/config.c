@@ -36,6 +36,10 @@ static const char *const key_names[CONFIG__COUNT] = {
 	[CONFIG_KUBECONFIG] = "kubeconfig",
 	[CONFIG_NODE_NAME] = "node-name",
 	[CONFIG_DOCKER_SOCKET] = "docker-socket",
+	[CONFIG_POD_LOGS_DIR] = "pod-logs-dir",
+	[CONFIG_ALERTS_JSON] = "alerts-json",
+	[CONFIG_SYSLOG] = "syslog",
+	[CONFIG_WEBHOOK] = "webhook",
 };
 
 /* Container interface names that CNIs and hypervisors use for the host side
@@ -105,7 +109,8 @@ int config_init(struct config *c)
 	c->max_flows = 262144;
 	if (!c->db || !c->status_file || list_reset(&c->include, &c->n_include) ||
 	    list_reset(&c->exclude, &c->n_exclude) ||
-	    list_reset(&c->policy, &c->n_policy))
+	    list_reset(&c->policy, &c->n_policy) ||
+	    list_reset(&c->sinks, &c->n_sinks))
 		goto nomem;
 	for (size_t i = 0; i < EW_ARRAY_LEN(default_include); i++)
 		if (list_add(&c->include, &c->n_include, default_include[i]))
@@ -124,6 +129,7 @@ void config_free(struct config *c)
 	free_list(c->include);
 	free_list(c->exclude);
 	free_list(c->policy);
+	free_list(c->sinks);
 	free(c->inventory);
 	free(c->geoip_country);
 	free(c->geoip2_country);
@@ -131,6 +137,7 @@ void config_free(struct config *c)
 	free(c->kubeconfig);
 	free(c->node_name);
 	free(c->docker_socket);
+	free(c->pod_logs_dir);
 	memset(c, 0, sizeof(*c));
 }
 
@@ -220,12 +227,14 @@ int config_set(struct config *c, int key, const char *value,
 		snprintf(pfx, sizeof(pfx), "%s", where);
 	else
 		snprintf(pfx, sizeof(pfx), "%s: %s", where, key_names[key]);
-	if (!value[0]) {
+	if (!value[0] && key != CONFIG_SYSLOG) {
 		snprintf(err, errlen, "%s: missing value", pfx);
 		return -EINVAL;
 	}
 	if ((c->set & (1u << key)) && key != CONFIG_INCLUDE &&
-	    key != CONFIG_EXCLUDE && key != CONFIG_POLICY) {
+	    key != CONFIG_EXCLUDE && key != CONFIG_POLICY &&
+	    key != CONFIG_ALERTS_JSON && key != CONFIG_SYSLOG &&
+	    key != CONFIG_WEBHOOK) {
 		snprintf(err, errlen, "%s: given more than once", pfx);
 		return -EINVAL;
 	}
@@ -290,6 +299,27 @@ int config_set(struct config *c, int key, const char *value,
 		rc = set_str(pfx, value, MAX_PATH_LEN, &c->docker_socket, err,
 			     errlen);
 		break;
+	case CONFIG_POD_LOGS_DIR:
+		rc = set_str(pfx, value, MAX_PATH_LEN, &c->pod_logs_dir, err,
+			     errlen);
+		break;
+	case CONFIG_ALERTS_JSON:
+	case CONFIG_SYSLOG:
+	case CONFIG_WEBHOOK: {
+		char tagged[MAX_PATH_LEN + 3];
+
+		if (strlen(value) > MAX_PATH_LEN || c->n_sinks >= CONFIG_MAX_SINKS) {
+			snprintf(err, errlen, "%s: at most %d sinks of %d characters",
+				 pfx, CONFIG_MAX_SINKS, MAX_PATH_LEN);
+			rc = -EINVAL;
+			break;
+		}
+		snprintf(tagged, sizeof(tagged), "%c:%s",
+			 key == CONFIG_ALERTS_JSON ? 'J' : key == CONFIG_SYSLOG ?
+			 'S' : 'W', value);
+		rc = list_add(&c->sinks, &c->n_sinks, tagged);
+		break;
+	}
 	default:
 		rc = -EINVAL;
 		break;
@@ -405,7 +435,7 @@ static int replace_str(char **dst, const char *src)
 
 int config_merge(struct config *dst, const struct config *over)
 {
-	int rc = 0;
+	int rc = 0, done_sinks = 0;
 
 	for (int k = 0; k < CONFIG__COUNT && rc == 0; k++) {
 		if (!(over->set & (1u << k)))
@@ -460,6 +490,17 @@ int config_merge(struct config *dst, const struct config *over)
 			break;
 		case CONFIG_DOCKER_SOCKET:
 			rc = replace_str(&dst->docker_socket, over->docker_socket);
+			break;
+		case CONFIG_POD_LOGS_DIR:
+			rc = replace_str(&dst->pod_logs_dir, over->pod_logs_dir);
+			break;
+		case CONFIG_ALERTS_JSON:
+		case CONFIG_SYSLOG:
+		case CONFIG_WEBHOOK:
+			/* The flags' sinks replace the file's (copied once). */
+			if (!(done_sinks++))
+				rc = list_copy(&dst->sinks, &dst->n_sinks,
+					       over->sinks);
 			break;
 		default:
 			break;

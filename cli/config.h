@@ -14,8 +14,9 @@
  * One `key = value` per line; blanks around key and value are ignored; there
  * is no quoting and no comment after a value (a value runs to the end of the
  * line, and a glob may contain '#').  Keys are the long
- * flags of `egresswatch run` without the dashes.  `include`, `exclude` and
- * `policy` may be repeated and add up; the others may appear once.  A flag replaces the
+ * flags of `egresswatch run` without the dashes.  `include`, `exclude`,
+ * `policy`, `alerts-json`, `syslog` and `webhook` may be repeated and add
+ * up; the others may appear once.  A flag replaces the
  * file's value of its key (for include/exclude: the whole list).  Errors say
  * `file:line: message` and nothing of a file with an error is used.
  */
@@ -30,6 +31,7 @@
 #define CONFIG_DEFAULT_STATUS_FILE "/run/egresswatch/status.json"
 #define CONFIG_MAX_PATTERNS 256		/* per list */
 #define CONFIG_MAX_POLICIES 64		/* policy files */
+#define CONFIG_MAX_SINKS 16		/* alert sinks (SINK_MAX) */
 #define CONFIG_MAX_LINE 4096
 #define CONFIG_MAX_FILE (1 << 20)
 
@@ -50,6 +52,10 @@ enum config_key {
 	CONFIG_KUBECONFIG,
 	CONFIG_NODE_NAME,
 	CONFIG_DOCKER_SOCKET,
+	CONFIG_POD_LOGS_DIR,
+	CONFIG_ALERTS_JSON,
+	CONFIG_SYSLOG,
+	CONFIG_WEBHOOK,
 	CONFIG__COUNT
 };
 
@@ -68,6 +74,11 @@ struct config {
 	char *kubeconfig;		/* NULL: $KUBECONFIG, in-cluster; "none" */
 	char *node_name;		/* NULL: $NODE_NAME, else the hostname */
 	char *docker_socket;		/* NULL: the usual sockets; "none" */
+	char *pod_logs_dir;		/* NULL: /var/log/pods; "none": not read */
+	/* Alert sinks in the order given, each "J:FILE", "S:FACILITY" or
+	 * "W:SPEC" (alerts-json, syslog, webhook; see cli_sinks_add). */
+	char **sinks;
+	size_t n_sinks;
 	uint32_t buffer_size;		/* kernel ring per interface, bytes */
 	uint32_t snaplen;
 	uint32_t max_flows;

@@ -2,7 +2,8 @@
  * enrich.c - loading what the pipeline judges and enriches with, for every
  * command that runs the pipeline: policy files and the geo databases.
  * Messages go to stderr in the forms users grep for: policy errors as
- * "file:line:col: message", one log line per geo database.
+ * "file:line:col: message", one log line per geo database.  Also the alert
+ * sinks asked for on the command line.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -70,5 +71,49 @@ int cli_open_geo(const struct cli_geo_opts *o, struct geo **out)
 		    (s == GEO_DB_COUNTRY && cfg.country) ||
 		    (s == GEO_DB_ASN && cfg.asn))
 			log_info("geo: %s", line);
+	return 0;
+}
+
+void cli_sinks_init(struct cli_sinks *s, struct sink_spec *storage)
+{
+	s->n = 0;
+	s->spec = storage;
+}
+
+int cli_sinks_add(struct cli_sinks *s, int kind, const char *opt,
+		  const char *arg)
+{
+	char err[256];
+
+	if (s->n >= SINK_MAX) {
+		fprintf(stderr, "egresswatch: %s: at most %d alert sinks\n", opt,
+			SINK_MAX);
+		return -EINVAL;
+	}
+	if (sink_parse_spec((enum sink_kind)kind, arg, &s->spec[s->n], err,
+			    sizeof(err))) {
+		fprintf(stderr, "egresswatch: %s: %s\n", opt, err);
+		return -EINVAL;
+	}
+	s->n++;
+	return 0;
+}
+
+int cli_sinks_open(const struct cli_sinks *s, struct sinks **out)
+{
+	struct sink_config cfg;
+	char err[256];
+
+	*out = NULL;
+	if (!s->n)
+		return 0;
+	sink_config_defaults(&cfg);
+	cfg.specs = s->spec;
+	cfg.n_specs = s->n;
+	*out = sink_open(&cfg, err, sizeof(err));
+	if (!*out) {
+		fprintf(stderr, "egresswatch: alert sinks: %s\n", err);
+		return -EINVAL;
+	}
 	return 0;
 }

@@ -18,6 +18,8 @@ static const struct {
 } commands[] = {
 	{"replay", cmd_replay, "run capture files through the pipeline into a database"},
 	{"flows", cmd_flows, "print flow history from a database"},
+	{"alerts", cmd_alerts, "print alerts from a database"},
+	{"dashboard", cmd_dashboard, "serve the web dashboard over a database"},
 	{"policy", cmd_policy, "validate policy files (policy check FILE...)"},
 	{"run", cmd_run, "the live agent: capture on container interfaces"},
 	{"status", cmd_status, "print the running agent's counters"},

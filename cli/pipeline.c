@@ -9,7 +9,12 @@
  * workload's but another workload started the flow (multicast flooded by
  * the bridge), the responder; on an interface no workload owns (a replayed
  * file), the end that is a known workload; otherwise the initiator.  The other end's workload, if any, is the
- * remote workload.
+ * remote workload.  All of this is decided at a flow's first event and kept
+ * for its life (flowmemo.h): later events only fill in an end not known
+ * yet, so a flow is never turned around, nor handed to the pod that took
+ * over a deleted pod's address.  An interface the registry does not know
+ * yet has it rescan first (attrib_watch_refresh in the live agent), so even
+ * a new pod's first packets find their workload.
  *
  * Order.  DNS answers travel on their own queue (an answer is ~900 bytes, a
  * flow event ~200; one queue of the larger size would cost 4x the memory).
@@ -27,7 +32,9 @@
  * except for addresses the policy names (named networks take precedence) and
  * special-purpose ranges, which are never looked up.  Every event of a flow
  * is judged by the policy in force when it is handled, so a reload applies
- * to running flows from their next event on.
+ * to running flows from their next event on.  Geo databases replaced on disk
+ * are picked up on this thread (the one that looks addresses up): every
+ * GEO_CHECK_NS, and at once after pipeline_check_geo() (SIGHUP).
  */
 #include <errno.h>
 #include <pthread.h>
@@ -35,9 +42,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "flowmemo.h"
 #include "pipeline.h"
 #include "subjects.h"
 #include "util.h"
+
+#define GEO_CHECK_NS (30ull * 1000000000)	/* stat(2) of each geo database */
 
 struct seq_flow {
 	uint64_t seq;
@@ -57,8 +67,11 @@ struct pipeline {
 	struct dnscache *names;		/* pipeline thread only */
 	struct policy *pol;		/* pipeline thread only */
 	struct subjects subjects;	/* pipeline thread only */
+	struct flowmemo *memo;		/* pipeline thread only; NULL: none */
 	uint64_t attrib_version;	/* of the workloads last stored */
 	uint64_t next_workload_sync;	/* monotonic ns */
+	uint64_t next_geo_check;	/* monotonic ns */
+	_Atomic int geo_check_now;	/* set by pipeline_check_geo */
 	_Atomic(struct policy *) next_pol; /* handed over by pipeline_set_policy */
 	struct seq_dns dns_scratch;	/* pipeline thread only */
 	struct seq_dns dns_scratch_in;	/* capture thread only */
@@ -67,6 +80,9 @@ struct pipeline {
 	_Atomic uint64_t events, dropped, processed, store_refused;
 	_Atomic uint64_t dns_events, dns_dropped, named;
 	_Atomic uint64_t verdict_alert, verdict_audit, policy_reloads;
+	_Atomic uint64_t alerts, alerts_sink_refused, baselines_loaded;
+	struct detect *det;		/* pipeline thread (stats: any thread) */
+	_Atomic uint64_t attrib_gone, memo_entries, memo_full;
 };
 
 /* Make the responder the local side: the local workload accepted the flow. */
@@ -149,13 +165,34 @@ struct sides {
 
 static void lookup_sides(struct pipeline *p, const char *ifname,
 			 const uint8_t ip0[16], const uint8_t ip1[16],
-			 struct sides *s)
+			 uint64_t ts, struct sides *s)
 {
 	struct attrib *a = p->cfg.attrib;
+	const struct flowmemo_owner *o;
 
 	s->have_if = a && attrib_lookup_iface(a, ifname, &s->ifw) == 0;
+	/* Traffic on an interface the registry does not know (yet): a new
+	 * pod's veth, before the debounced link-event rescan. */
+	if (a && !s->have_if && p->cfg.refresh &&
+	    p->cfg.refresh(p->cfg.refresh_ctx, ifname) > 0)
+		s->have_if = attrib_lookup_iface(a, ifname, &s->ifw) == 0;
 	s->have[0] = a && attrib_lookup_ip(a, ip0, &s->ipw[0]) == 0;
 	s->have[1] = a && attrib_lookup_ip(a, ip1, &s->ipw[1]) == 0;
+	if (!p->memo)
+		return;
+	if (s->have_if) {
+		flowmemo_owner_seen(p->memo, a, ifname, &s->ifw);
+	} else if ((o = flowmemo_owner_gone(p->memo, ifname, ts))) {
+		/* A deleted pod's veth: its last events are still its own,
+		 * and so are its addresses on it (flowmemo.h). */
+		s->have_if = 1;
+		s->ifw = o->ref;
+		for (int k = 0; k < 2; k++)
+			if (flowmemo_owner_has_ip(o, k ? ip1 : ip0)) {
+				s->have[k] = 1;
+				s->ipw[k] = o->ref;
+			}
+	}
 }
 
 /* Index (0 initiator, 1 responder) of the local side; see the top of file. */
@@ -176,6 +213,88 @@ static int local_side(const struct sides *s)
 	return s->have[1] ? 1 : 0;
 }
 
+/*
+ * Attribution of one flow event: which end is local (`*li`, 0 initiator)
+ * and the workloads of the two ends (pointing into `s`, NULL: unknown).
+ * Decided at the flow's first event and kept (flowmemo.h).  Returns 1 when
+ * an end the flow was attributed to has left the registry since (its pod is
+ * gone): that end is left unnamed here, and the caller leaves the verdict
+ * alone, so the store keeps the names and verdict it has.
+ */
+static int attribute(struct pipeline *p, const struct flow_record *rec,
+		     struct sides *s, int *li, const struct attrib_ref **lref,
+		     const struct attrib_ref **rref)
+{
+	struct attrib *a = p->cfg.attrib;
+	struct flowmemo_entry *e = NULL;
+	int fresh = 1, gone = 0, l;
+
+	*lref = *rref = NULL;
+	if (a && p->memo && !(e = flowmemo_get(p->memo, rec->id, rec->last_ns,
+					       &fresh)))
+		atomic_fetch_add_explicit(&p->memo_full, 1, memory_order_relaxed);
+	if (!e || fresh) {
+		lookup_sides(p, rec->ifname, rec->ip[0], rec->ip[1],
+			     rec->last_ns, s);
+		l = local_side(s);
+		if (s->have_if)
+			*lref = &s->ifw;
+		else if (s->have[l])
+			*lref = &s->ipw[l];
+		if (s->have[!l])
+			*rref = &s->ipw[!l];
+		if (e) {
+			e->swapped = (uint8_t)l;
+			e->local_id = *lref ? (*lref)->id : 0;
+			e->remote_id = *rref ? (*rref)->id : 0;
+		}
+	} else {
+		l = e->swapped;
+		if (e->local_id) {
+			const struct flowmemo_owner *o;
+
+			if (attrib_lookup_id(a, e->local_id, &s->ifw) == 0) {
+				*lref = &s->ifw;
+			} else if ((o = flowmemo_owner_gone(p->memo, rec->ifname,
+							    rec->last_ns)) &&
+				   o->ref.id == e->local_id) {
+				s->ifw = o->ref;	/* its deleted pod's veth */
+				*lref = &s->ifw;
+			} else {
+				gone = 1;
+			}
+		} else {
+			lookup_sides(p, rec->ifname, rec->ip[l], rec->ip[l],
+				     rec->last_ns, s);
+			*lref = s->have_if ? &s->ifw : s->have[0] ? &s->ipw[0] : NULL;
+			if (*lref)
+				e->local_id = (*lref)->id;
+		}
+		if (e->remote_id) {
+			if (attrib_lookup_id(a, e->remote_id, &s->ipw[1]) == 0)
+				*rref = &s->ipw[1];
+			else
+				gone = 1;
+		} else if (attrib_lookup_ip(a, rec->ip[!l], &s->ipw[1]) == 0) {
+			*rref = &s->ipw[1];
+			e->remote_id = (*rref)->id;
+		}
+	}
+	if (e) {
+		struct flowmemo_stats ms;
+
+		if (rec->event == FLOW_EV_END)
+			flowmemo_del(p->memo, rec->id);
+		flowmemo_get_stats(p->memo, &ms);
+		atomic_store_explicit(&p->memo_entries, ms.entries,
+				      memory_order_relaxed);
+	}
+	if (gone)
+		atomic_fetch_add_explicit(&p->attrib_gone, 1, memory_order_relaxed);
+	*li = l;
+	return gone;
+}
+
 static void handle_dns(struct pipeline *p, const struct dns_event *ev)
 {
 	char key[DNSCACHE_KEY_MAX];
@@ -183,12 +302,23 @@ static void handle_dns(struct pipeline *p, const struct dns_event *ev)
 	struct sides s;
 	const char *wl = NULL;
 
-	lookup_sides(p, ev->ifname, ev->client_ip, ev->server_ip, &s);
+	lookup_sides(p, ev->ifname, ev->client_ip, ev->server_ip, ev->ts_ns, &s);
 	if (s.have_if)
 		wl = s.ifw.workload;
 	else if (s.have[0])
 		wl = s.ipw[0].workload;
 	client_key(wl, ev->client_ip, key);
+	if (p->det) {
+		struct detect_dns dd = {0};
+
+		dd.now_ns = p->cfg.wall_clock ? ew_now_ns() : ev->ts_ns;
+		dd.workload = wl;
+		memcpy(dd.client_ip, ev->client_ip, 16);
+		dd.qname = ev->qname;
+		dd.qtype = ev->qtype;
+		dd.rcode = ev->rcode;
+		detect_dns(p->det, &dd);
+	}
 	dnscache_add_event(p->names, key, ev, ev->ts_ns);
 	for (unsigned i = 0; i < ev->n_addrs; i++) {
 		memset(&row, 0, sizeof(row));
@@ -251,7 +381,8 @@ static int remote_outside(const struct pipeline *p, const struct store_flow *row
 }
 
 static void judge(struct pipeline *p, struct store_flow *row,
-		  const struct subject *local, const struct subject *remote)
+		  const struct subject *local, const struct subject *remote,
+		  struct policy_result *out, uint8_t *outside)
 {
 	struct policy_flow f = {0};
 	struct policy_result r;
@@ -269,6 +400,8 @@ static void judge(struct pipeline *p, struct store_flow *row,
 	f.remote_country = row->remote_country[0] ? row->remote_country : NULL;
 	f.remote_asn = row->remote_asn;
 	policy_eval(p->pol, &f, &r);
+	*out = r;
+	*outside = f.remote_outside;
 	snprintf(row->verdict, sizeof(row->verdict), "%s",
 		 policy_verdict_name((enum policy_verdict)r.verdict));
 	if (r.verdict == POLICY_ALERT)
@@ -348,6 +481,18 @@ static void sync_workloads(struct pipeline *p, int force)
 	ew_buf_free(&ws.ips);
 }
 
+/* Load geo databases replaced on disk (geo_reload_if_changed logs each
+ * swap and each refusal once). */
+static void check_geo(struct pipeline *p)
+{
+	uint64_t now = ew_mono_ns();
+
+	if (!atomic_exchange(&p->geo_check_now, 0) && now < p->next_geo_check)
+		return;
+	p->next_geo_check = now + GEO_CHECK_NS;
+	geo_reload_if_changed(p->cfg.geo);
+}
+
 /* Switch to a policy handed over by pipeline_set_policy, if any. */
 static void take_new_policy(struct pipeline *p)
 {
@@ -360,6 +505,132 @@ static void take_new_policy(struct pipeline *p)
 	atomic_fetch_add(&p->policy_reloads, 1);
 }
 
+/* The detectors' view of one flow event (see policy.h, struct detect_event). */
+static void detect(struct pipeline *p, const struct flow_record *rec,
+		   const struct store_flow *row, const struct policy_result *r,
+		   uint8_t outside, const struct subject *local)
+{
+	struct detect_event ev = {0};
+
+	if (!p->det)
+		return;
+	ev.kind = rec->event;
+	ev.direction = row->direction == STORE_INGRESS ? POLICY_INGRESS :
+							 POLICY_EGRESS;
+	ev.proto = row->proto;
+	ev.remote_outside = outside;
+	ev.local_port = row->local_port;
+	ev.remote_port = row->remote_port;
+	ev.flow_id = row->id;
+	ev.first_ns = row->start_ns;
+	ev.last_ns = row->end_ns;
+	ev.now_ns = p->cfg.wall_clock ? ew_now_ns() : rec->last_ns;
+	memcpy(ev.local_ip, row->local_ip, 16);
+	memcpy(ev.remote_ip, row->remote_ip, 16);
+	ev.workload = row->workload[0] ? row->workload : NULL;
+	ev.remote_workload = row->remote_workload[0] ? row->remote_workload : NULL;
+	ev.remote_name = row->remote_name[0] ? row->remote_name : NULL;
+	ev.remote_country = row->remote_country[0] ? row->remote_country : NULL;
+	ev.remote_asn = row->remote_asn;
+	ev.bytes_sent = row->bytes_sent;
+	ev.bytes_received = row->bytes_received;
+	ev.packets_sent = row->packets_sent;
+	ev.packets_received = row->packets_received;
+	ev.dbytes_sent = row->dbytes_sent;
+	ev.dbytes_received = row->dbytes_received;
+	ev.dpackets_sent = row->dpackets_sent;
+	ev.dpackets_received = row->dpackets_received;
+	ev.verdict = r;
+	ev.served = local ? &local->served : NULL;
+	detect_flow(p->det, &ev);
+}
+
+/* detect_config.on_alert: into the store, then to the sinks. */
+static void on_alert(void *ctx, const struct policy_alert *a)
+{
+	struct pipeline *p = ctx;
+	struct store_alert s;
+
+	memset(&s, 0, sizeof(s));
+	s.first_seen_ns = a->first_seen_ns;
+	s.last_seen_ns = a->last_seen_ns;
+	s.count = a->count;
+	s.bytes_sent = a->bytes_sent;
+	memcpy(s.remote_ip, a->remote_ip, 16);
+	s.remote_port = a->remote_port;
+	s.proto = a->proto;
+	s.remote_asn = a->remote_asn;
+	snprintf(s.severity, sizeof(s.severity), "%s",
+		 policy_severity_name((enum policy_severity)a->severity));
+	snprintf(s.kind, sizeof(s.kind), "%s",
+		 detect_kind_name((enum detect_kind)a->kind));
+	snprintf(s.rule, sizeof(s.rule), "%s", a->rule);
+	snprintf(s.workload, sizeof(s.workload), "%s", a->workload);
+	snprintf(s.remote_name, sizeof(s.remote_name), "%s", a->remote_name);
+	memcpy(s.remote_country, a->remote_country, sizeof(s.remote_country));
+	snprintf(s.message, sizeof(s.message), "%s", a->message);
+	snprintf(s.dedup_key, sizeof(s.dedup_key), "%s", a->dedup_key);
+	s.evidence = a->evidence[0] ? a->evidence : NULL;
+	if (store_put_alert(p->cfg.store, &s) != 0)
+		atomic_fetch_add(&p->store_refused, 1);
+	atomic_fetch_add(&p->alerts, 1);
+	if (p->cfg.sinks && sink_submit(p->cfg.sinks, a) == -EAGAIN)
+		atomic_fetch_add(&p->alerts_sink_refused, 1);
+}
+
+/* detect_config.on_baseline: learned ports persist in the store. */
+static void on_baseline(void *ctx, const struct detect_baseline *b)
+{
+	struct pipeline *p = ctx;
+	struct store_baseline s;
+
+	memset(&s, 0, sizeof(s));
+	s.seen_ns = b->last_seen_ns;
+	s.count = b->count;
+	s.port = b->port;
+	s.proto = b->proto;
+	s.direction = b->direction == POLICY_INGRESS ? STORE_INGRESS : STORE_EGRESS;
+	snprintf(s.workload, sizeof(s.workload), "%s", b->workload);
+	if (store_put_baseline(p->cfg.store, &s) != 0)
+		atomic_fetch_add(&p->store_refused, 1);
+}
+
+static int load_baseline(void *ctx, const struct store_baseline_row *r)
+{
+	struct pipeline *p = ctx;
+	struct detect_baseline b;
+
+	memset(&b, 0, sizeof(b));
+	snprintf(b.workload, sizeof(b.workload), "%s", r->workload);
+	b.proto = r->proto;
+	b.direction = r->direction == STORE_INGRESS ? POLICY_INGRESS : POLICY_EGRESS;
+	b.port = r->port;
+	b.first_seen_ns = r->first_seen_ns;
+	b.last_seen_ns = r->last_seen_ns;
+	b.count = r->count;
+	if (detect_load_baseline(p->det, &b) == 0)
+		atomic_fetch_add(&p->baselines_loaded, 1);
+	return 0;
+}
+
+/* What the detectors learned in earlier runs. */
+static void load_baselines(struct pipeline *p)
+{
+	struct store_reader *r;
+	char err[256];
+
+	if (!p->cfg.db_path)
+		return;
+	r = store_reader_open(p->cfg.db_path, err, sizeof(err));
+	if (!r) {
+		log_warnx("detectors: learned baselines not read back: %s", err);
+		return;
+	}
+	if (store_query_baselines(r, load_baseline, p, err, sizeof(err)) < 0)
+		log_warnx("detectors: learned baselines not read back: %s", err);
+	store_reader_close(r);
+}
+
 static void handle_flow(struct pipeline *p, const struct flow_record *rec)
 {
 	char key[DNSCACHE_KEY_MAX];
@@ -369,19 +640,12 @@ static void handle_flow(struct pipeline *p, const struct flow_record *rec)
 	struct subject *local = NULL, *remote = NULL;
 	const struct attrib_ref *lref = NULL, *rref = NULL;
 	struct sides s;
-	int li;
+	int li, gone;
 
 	pipeline_to_row(rec, &row);
-	lookup_sides(p, rec->ifname, rec->ip[0], rec->ip[1], &s);
-	li = local_side(&s);
+	gone = attribute(p, rec, &s, &li, &lref, &rref);
 	if (li == 1)
 		swap_sides(&row);
-	if (s.have_if)
-		lref = &s.ifw;
-	else if (s.have[li])
-		lref = &s.ipw[li];
-	if (s.have[!li])
-		rref = &s.ipw[!li];
 	if (lref) {
 		snprintf(row.workload, sizeof(row.workload), "%s", lref->workload);
 		local = subjects_get(&p->subjects, lref);
@@ -408,7 +672,14 @@ static void handle_flow(struct pipeline *p, const struct flow_record *rec)
 		atomic_fetch_add_explicit(&p->named, 1, memory_order_relaxed);
 	}
 	enrich(p, &row);
-	judge(p, &row, local, remote);
+	/* Not without the workload it belonged to: the earlier verdict stands. */
+	if (!gone && !(lref && !local)) {
+		struct policy_result verdict;
+		uint8_t outside;
+
+		judge(p, &row, local, remote, &verdict, &outside);
+		detect(p, rec, &row, &verdict, outside, local);
+	}
 	if (store_put_flow(p->cfg.store, &row) != 0)
 		atomic_fetch_add(&p->store_refused, 1);
 	atomic_fetch_add_explicit(&p->processed, 1, memory_order_relaxed);
@@ -424,6 +695,7 @@ static void *run(void *arg)
 		rc = ew_queue_pop(&p->q, &f, 250);
 		take_new_policy(p);
 		sync_workloads(p, 0);
+		check_geo(p);
 		if (rc == 0) {
 			apply_dns_before(p, f.seq);
 			handle_flow(p, &f.rec);
@@ -451,6 +723,7 @@ struct pipeline *pipeline_start(const struct pipeline_config *cfg, char *err,
 	}
 	p->cfg = *cfg;
 	p->pol = cfg->policy;
+	p->next_geo_check = ew_mono_ns() + GEO_CHECK_NS;
 	if (!p->pol && (rc = policy_builtin(&p->pol)) != 0) {
 		snprintf(err, errlen, "built-in policy: %s", strerror(-rc));
 		free(p);
@@ -460,7 +733,20 @@ struct pipeline *pipeline_start(const struct pipeline_config *cfg, char *err,
 		p->cfg.queue_len = 65536;
 	if (!p->cfg.dns_queue_len)
 		p->cfg.dns_queue_len = 4096;
-	if (subjects_init(&p->subjects, cfg->attrib)) {
+	{
+		struct detect_config dc;
+
+		detect_config_defaults(&dc);
+		dc.on_alert = on_alert;
+		dc.on_baseline = on_baseline;
+		dc.ctx = p;
+		p->det = detect_open(&dc, err, errlen);
+		if (!p->det)
+			goto err;
+		load_baselines(p);
+	}
+	if (subjects_init(&p->subjects, cfg->attrib) ||
+	    (cfg->attrib && !(p->memo = flowmemo_open()))) {
 		snprintf(err, errlen, "out of memory");
 		goto err;
 	}
@@ -489,8 +775,10 @@ struct pipeline *pipeline_start(const struct pipeline_config *cfg, char *err,
 	p->started = 1;
 	return p;
 err:
+	detect_close(p->det);
 	dnscache_close(p->names);
 	subjects_free(&p->subjects);
+	flowmemo_close(p->memo);
 	policy_close(p->pol);
 	free(p);
 	return NULL;
@@ -503,6 +791,11 @@ void pipeline_set_policy(struct pipeline *p, struct policy *pol)
 		return;
 	}
 	policy_close(atomic_exchange(&p->next_pol, pol));
+}
+
+void pipeline_check_geo(struct pipeline *p)
+{
+	atomic_store(&p->geo_check_now, 1);
 }
 
 void pipeline_emit(void *ctx, const struct flow_record *rec)
@@ -543,8 +836,10 @@ void pipeline_stop(struct pipeline *p, struct pipeline_stats *final)
 		pipeline_get_stats(p, final);
 	ew_queue_destroy(&p->q);
 	ew_queue_destroy(&p->dq);
+	detect_close(p->det);
 	dnscache_close(p->names);
 	subjects_free(&p->subjects);
+	flowmemo_close(p->memo);
 	policy_close(atomic_exchange(&p->next_pol, NULL));
 	policy_close(p->pol);
 	free(p);
@@ -566,4 +861,18 @@ void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *out)
 	out->verdict_alert = atomic_load(&p->verdict_alert);
 	out->verdict_audit = atomic_load(&p->verdict_audit);
 	out->policy_reloads = atomic_load(&p->policy_reloads);
+	out->alerts = atomic_load(&p->alerts);
+	out->alerts_sink_refused = atomic_load(&p->alerts_sink_refused);
+	out->baselines_loaded = atomic_load(&p->baselines_loaded);
+	out->attrib_gone = atomic_load(&p->attrib_gone);
+	out->memo_entries = atomic_load(&p->memo_entries);
+	out->memo_full = atomic_load(&p->memo_full);
+}
+
+void pipeline_detect_stats(struct pipeline *p, struct detect_stats *out)
+{
+	if (p->det)
+		detect_get_stats(p->det, out);
+	else
+		memset(out, 0, sizeof(*out));
 }

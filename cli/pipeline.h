@@ -19,10 +19,19 @@ struct pipeline_config {
 	struct store *store;		/* borrowed; outlives the pipeline */
 	struct geo *geo;		/* borrowed, NULL: no country/ASN */
 	struct attrib *attrib;		/* borrowed, NULL: no workloads */
+	struct sinks *sinks;		/* borrowed, NULL: alerts only stored */
+	const char *db_path;		/* baselines are read back from it */
+	int wall_clock;			/* 1 live: detectors use wall time;
+					 * 0 replay: packet time */
 	struct policy *policy;		/* owned from now on; NULL: built-in */
 	uint32_t queue_len;		/* flow events; default 65536 */
 	uint32_t dns_queue_len;		/* DNS answers; default 4096 */
 	int blocking;			/* 1 for replay */
+	/* Live only: called on the pipeline thread for an interface that
+	 * `attrib` does not know; 1 when it refreshed the registry (the
+	 * interface is looked up again).  NULL: never. */
+	int (*refresh)(void *ctx, const char *ifname);
+	void *refresh_ctx;
 };
 
 struct pipeline_stats {
@@ -37,9 +46,19 @@ struct pipeline_stats {
 	uint64_t named;			/* flow rows given a remote_name */
 	uint64_t verdict_alert, verdict_audit; /* flow events so judged */
 	uint64_t policy_reloads;
+	uint64_t attrib_gone;		/* events whose workload had gone since
+					   their flow was attributed */
+	uint64_t memo_entries;		/* open flows with their attribution kept */
+	uint64_t memo_full;		/* events attributed without the memo */
+	uint64_t alerts;		/* alerts raised (repeats included) */
+	uint64_t alerts_sink_refused;	/* sink queue full (counted there too) */
+	uint64_t baselines_loaded;
 };
 
 struct pipeline;
+
+/* The detectors' counters (zeroed when the pipeline has none). */
+void pipeline_detect_stats(struct pipeline *p, struct detect_stats *out);
 
 struct pipeline *pipeline_start(const struct pipeline_config *cfg, char *err,
 				size_t errlen);
@@ -59,6 +78,11 @@ void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *out);
  * to load never gets here, so a bad reload keeps the running policy.
  */
 void pipeline_set_policy(struct pipeline *p, struct policy *pol);
+
+/* Have the pipeline thread look for replaced geo databases before its next
+ * event (or within 250 ms when idle) instead of at its next periodic check
+ * (every 30 s).  Any thread. */
+void pipeline_check_geo(struct pipeline *p);
 
 /* Exposed for tests: orient a flow record to a store row (no workloads known:
  * the initiator is the local side). */
