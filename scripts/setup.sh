@@ -13,6 +13,8 @@ APT_PACKAGES=(
 	# tests: reference tools, database shell, lab servers and clients
 	sqlite3 tshark tcpdump mmdb-bin iproute2 procps psmisc util-linux
 	redis-server redis-tools socat dnsmasq-base openssl curl iperf3 python3 libcap2-bin
+	# tests/faults: the seccomp launcher (tests/tools/seccomp_run.c)
+	libseccomp-dev
 	ethtool
 	# browser tests: Debian's Chromium driven by playwright-core from npm
 	chromium
