@@ -9,7 +9,9 @@
  * the rollups: they are looked up per remote address (a property of the
  * address), at most AGG_COUNTRY_LOOKUPS of them, biggest first, and never for
  * private or special addresses, which have none.  What is not looked up is
- * counted as unknown and the result says it is partial.
+ * counted as unknown and the result says it is partial.  Found countries are
+ * kept for DASH_CC_TTL_S in a cache shared by all requests, so that the
+ * overview's polls look up only the addresses new since the last one.
  *
  * Every table is bounded (AGG_KEYS_MAX keys); traffic of keys beyond it is
  * added to the totals only, and the result says so.  Keys are hashed with
@@ -320,24 +322,84 @@ static int ip_is_local(const uint8_t ip[16])
 	       memcmp(ip, lo, 16) == 0 || memcmp(ip, zero, 16) == 0;
 }
 
-int dash_agg_countries(struct dash_agg *a, struct dash_ipcache *ic)
+/* ---- the country cache ----------------------------------------------------
+ * Open addressing under one mutex; when it is three quarters full it is
+ * emptied (simpler than eviction, and refilled by the next poll's misses). */
+
+static struct dash_cc *cc_slot(struct dashboard *d, const uint8_t ip[16])
+{
+	uint64_t h = ew_siphash(d->cc_key, ip, 16);
+
+	for (uint32_t i = 0; i < DASH_CC_SLOTS; i++) {
+		struct dash_cc *c = &d->cc[(h + i) % DASH_CC_SLOTS];
+
+		if (!c->used || memcmp(c->ip, ip, 16) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/* 1 with `country` set on a fresh hit, else 0. */
+static int cc_get(struct dashboard *d, const uint8_t ip[16], char country[4])
+{
+	struct dash_cc *c;
+	int hit = 0;
+
+	if (!d->cc)
+		return 0;
+	pthread_mutex_lock(&d->ccmu);
+	c = cc_slot(d, ip);
+	if (c && c->used && c->expires_mono > ew_mono_ns()) {
+		memcpy(country, c->country, 4);
+		hit = 1;
+	}
+	pthread_mutex_unlock(&d->ccmu);
+	return hit;
+}
+
+static void cc_put(struct dashboard *d, const uint8_t ip[16],
+		   const char *country)
+{
+	struct dash_cc *c;
+
+	if (!d->cc)
+		return;
+	pthread_mutex_lock(&d->ccmu);
+	if (d->cc_used >= DASH_CC_SLOTS * 3 / 4) {
+		memset(d->cc, 0, DASH_CC_SLOTS * sizeof(*d->cc));
+		d->cc_used = 0;
+	}
+	if ((c = cc_slot(d, ip))) {
+		if (!c->used)
+			d->cc_used++;
+		memcpy(c->ip, ip, 16);
+		snprintf(c->country, sizeof(c->country), "%s", country);
+		c->used = 1;
+		c->expires_mono = ew_mono_ns() + DASH_CC_TTL_S * NS_PER_S;
+	}
+	pthread_mutex_unlock(&d->ccmu);
+}
+
+int dash_agg_countries(struct dash_agg *a, struct dashboard *d,
+		       struct store_reader *r)
 {
 	const struct dash_aent **top;
 	size_t n = dash_agg_top(a, &a->remotes, SIZE_MAX, &top);
 	uint8_t (*ips)[16] = calloc(AGG_COUNTRY_LOOKUPS, 16);
 	struct store_ip_info *info = calloc(AGG_COUNTRY_LOOKUPS, sizeof(*info));
 	size_t *which = calloc(AGG_COUNTRY_LOOKUPS, sizeof(*which));
+	char (*cc)[4] = calloc(n + 1, 4);
 	size_t k = 0;
 	char err[256];
 	int rc = 0;
 
-	if (!ips || !info || !which) {
+	if (!ips || !info || !which || !cc) {
 		rc = -ENOMEM;
 		goto out;
 	}
 	/* The biggest remotes first, so that a cut leaves out the least. */
 	for (size_t i = 0; i < n; i++) {
-		if (ip_is_local(top[i]->key))
+		if (ip_is_local(top[i]->key) || cc_get(d, top[i]->key, cc[i]))
 			continue;
 		if (k == AGG_COUNTRY_LOOKUPS) {
 			a->countries_partial = 1;
@@ -346,30 +408,32 @@ int dash_agg_countries(struct dash_agg *a, struct dash_ipcache *ic)
 		memcpy(ips[k], top[i]->key, 16);
 		which[k++] = i;
 	}
-	if (k && store_ip_info_batch(ic->r, (const uint8_t (*)[16])ips, k, info,
+	if (k && store_ip_info_batch(r, (const uint8_t (*)[16])ips, k, info,
 				     err, sizeof(err)) != 0) {
 		log_warnx("dashboard: countries: %s", err);
-		memset(info, 0, k * sizeof(*info));
 		a->countries_partial = 1;
+		k = 0;
 	}
-	for (size_t i = 0, j = 0; i < n; i++) {
-		const struct dash_aent *r = top[i];
-		const char *cc = "";
+	for (size_t j = 0; j < k; j++) {
+		memcpy(cc[which[j]], info[j].country, 4);
+		cc_put(d, ips[j], info[j].country);
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct dash_aent *e = top[i];
 		struct dash_aent *c;
 
-		if (j < k && which[j] == i)
-			cc = info[j++].country;
-		if (!(c = amap_get(&a->countries, a->sip, cc, 0, NULL))) {
+		if (!(c = amap_get(&a->countries, a->sip, cc[i], 0, NULL))) {
 			a->truncated = 1;
 			continue;
 		}
-		c->bytes_sent += r->bytes_sent;
-		c->bytes_received += r->bytes_received;
-		c->flows += r->flows;
+		c->bytes_sent += e->bytes_sent;
+		c->bytes_received += e->bytes_received;
+		c->flows += e->flows;
 	}
 out:
 	free(ips);
 	free(info);
 	free(which);
+	free(cc);
 	return rc;
 }

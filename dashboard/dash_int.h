@@ -41,6 +41,8 @@
 #define DASH_SESSIONS_MAX 256
 #define DASH_SESSION_TTL_S (12 * 3600)
 #define DASH_LOGIN_FAILS_PER_MIN 10	/* then 429 until the minute is over */
+#define DASH_CC_SLOTS 32768		/* country cache: addresses */
+#define DASH_CC_TTL_S 600		/* ... kept this long */
 #define NS_PER_S ((uint64_t)1000000000)
 
 /* ---- assets (generated) -------------------------------------------------- */
@@ -83,6 +85,18 @@ struct dashboard {
 	struct dash_session sessions[DASH_SESSIONS_MAX];
 	uint64_t login_minute;		/* monotonic minute of the failures */
 	unsigned login_fails;
+
+	/* countries of remote addresses, shared by requests (agg.c): an
+	 * address's country does not change from one poll to the next */
+	pthread_mutex_t ccmu;
+	struct dash_cc {
+		uint8_t ip[16];
+		char country[4];
+		uint8_t used;
+		uint64_t expires_mono;
+	} *cc;				/* DASH_CC_SLOTS, or NULL */
+	uint32_t cc_used;
+	uint8_t cc_key[16];
 
 	/* reader pool */
 	pthread_mutex_t rmu;
@@ -293,8 +307,10 @@ int dash_agg_run(struct dash_agg *a, struct store_reader *r,
 /* A destination entry as the store's row (its workload is wnames[...]). */
 void dash_agg_dest(const struct dash_agg *a, const struct dash_aent *e,
 		   struct store_dest *out);
-/* Bytes of the remotes summed by their country. */
-int dash_agg_countries(struct dash_agg *a, struct dash_ipcache *ic);
+/* Bytes of the remotes summed by their country (countries from the
+ * dashboard's country cache, the rest looked up through `r` in a batch). */
+int dash_agg_countries(struct dash_agg *a, struct dashboard *d,
+		       struct store_reader *r);
 /* The entries of `m`, biggest first; the array lives until the next call or
  * dash_agg_free.  Returns min(limit, entries). */
 size_t dash_agg_top(struct dash_agg *a, const struct dash_amap *m,

@@ -637,6 +637,10 @@ struct dashboard *dashboard_start(const struct dashboard_config *cfg_in,
 	pthread_mutex_init(&d->rmu, NULL);
 	pthread_cond_init(&d->rcv, NULL);
 	pthread_mutex_init(&d->smu, NULL);
+	pthread_mutex_init(&d->ccmu, NULL);
+	/* Without it countries are looked up every time: slower, not wrong. */
+	d->cc = calloc(DASH_CC_SLOTS, sizeof(*d->cc));
+	ew_random_bytes(d->cc_key, sizeof(d->cc_key));
 	d->nreaders = cfg.threads + 2;
 	d->store = cfg.store;
 	d->started_ns = ew_now_ns();
@@ -743,6 +747,8 @@ void dashboard_stop(struct dashboard *d)
 	pthread_mutex_destroy(&d->rmu);
 	pthread_cond_destroy(&d->rcv);
 	pthread_mutex_destroy(&d->smu);
+	pthread_mutex_destroy(&d->ccmu);
+	free(d->cc);
 	/* The token must not linger in freed memory. */
 	explicit_bzero(d->token, sizeof(d->token));
 	explicit_bzero(d->sessions, sizeof(d->sessions));

@@ -219,8 +219,9 @@ static void top_row(struct ew_buf *b, enum dash_top_by by,
 }
 
 /* Append a top list as a JSON array (countries computed on demand). */
-static void top_json(struct dash_agg *a, struct dash_ipcache *ic,
-		     struct ew_buf *b, enum dash_top_by by, size_t limit)
+static void top_json(struct dashboard *d, struct dash_agg *a,
+		     struct dash_ipcache *ic, struct ew_buf *b,
+		     enum dash_top_by by, size_t limit)
 {
 	const struct dash_amap *m = by == DASH_TOP_REMOTE ? &a->remotes :
 				    by == DASH_TOP_WORKLOAD ? &a->workloads :
@@ -230,7 +231,7 @@ static void top_json(struct dash_agg *a, struct dash_ipcache *ic,
 	size_t n;
 
 	if (by == DASH_TOP_COUNTRY && !a->countries.n)
-		dash_agg_countries(a, ic);
+		dash_agg_countries(a, d, ic->r);
 	n = dash_agg_top(a, m, limit, &top);
 	ew_buf_puts(b, "[");
 	for (size_t i = 0; i < n; i++)
@@ -287,7 +288,7 @@ enum MHD_Result dash_api_top(struct dash_req *q)
 	ew_buf_puts(&b, ",\"until\":");
 	dash_json_time(&b, w.until_ns);
 	ew_buf_puts(&b, ",\"rows\":");
-	top_json(&a, &ic, &b, bys[i].by, limit);
+	top_json(q->d, &a, &ic, &b, bys[i].by, limit);
 	ew_buf_printf(&b, ",\"partial\":%s}\n",
 		      a.truncated || a.countries_partial ? "true" : "false");
 	dash_ipcache_free(&ic);
@@ -405,7 +406,7 @@ enum MHD_Result dash_api_overview(struct dash_req *q)
 	series_write(&b, step_min, a.first, a.npoints, a.series);
 	for (size_t i = 0; i < EW_ARRAY_LEN(tops); i++) {
 		ew_buf_printf(&b, ",\"%s\":", tops[i].key);
-		top_json(&a, &ic, &b, tops[i].by, 10);
+		top_json(q->d, &a, &ic, &b, tops[i].by, 10);
 	}
 	ew_buf_printf(&b, ",\"partial\":%s",
 		      a.truncated || a.countries_partial ? "true" : "false");
