@@ -51,18 +51,39 @@ static void rescan(struct attrib_watch *w)
 		log_warnx("attribution: rescan: %s (logged once)", err);
 }
 
+static struct refresh_slot *refresh_slot(struct attrib_watch *w,
+					 const char *name, size_t len)
+{
+	uint64_t h = 1469598103934665603ull;	/* FNV-1a */
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ (uint8_t)name[i]) * 1099511628211ull;
+	return &w->refresh[h % REFRESH_SLOTS];
+}
+
+/* A link of this name appeared or changed: its next unknown traffic may
+ * rescan at once (a veth re-created under the name of one just deleted,
+ * as CNIs that derive names from the pod's do, is a new pod). */
+static void refresh_forget(struct attrib_watch *w, const char *name, size_t len)
+{
+	struct refresh_slot *rs = refresh_slot(w, name, len);
+
+	pthread_mutex_lock(&w->refresh_mu);
+	if (strlen(rs->name) == len && memcmp(rs->name, name, len) == 0)
+		memset(rs, 0, sizeof(*rs));
+	pthread_mutex_unlock(&w->refresh_mu);
+}
+
 int attrib_watch_refresh(struct attrib_watch *w, const char *ifname)
 {
 	struct refresh_slot *rs;
-	uint64_t h = 1469598103934665603ull, now;
+	uint64_t now;
 	size_t len;
 
 	if (!w || !ifname || !(len = strnlen(ifname, CAPTURE_IFNAME_MAX)) ||
 	    len >= CAPTURE_IFNAME_MAX)
 		return 0;
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (uint8_t)ifname[i]) * 1099511628211ull;
-	rs = &w->refresh[h % REFRESH_SLOTS];
+	rs = refresh_slot(w, ifname, len);
 	pthread_mutex_lock(&w->refresh_mu);
 	now = ew_mono_ns();
 	if (strcmp(rs->name, ifname) == 0) {
@@ -98,17 +119,43 @@ void attrib_watch_get_stats(struct attrib_watch *w,
 	out->refresh_skipped = atomic_load(&w->refresh_skipped);
 }
 
+/* The names of the links that RTM_NEWLINK messages in `buf` announce. */
+static void forget_new_links(struct attrib_watch *w, const char *buf, size_t n)
+{
+	const struct nlmsghdr *h;
+	int left = (int)n;
+
+	for (h = (const struct nlmsghdr *)buf; NLMSG_OK(h, left);
+	     h = NLMSG_NEXT(h, left)) {
+		const struct ifinfomsg *ifi = NLMSG_DATA(h);
+		const struct rtattr *rta;
+		int alen;
+
+		if (h->nlmsg_type != RTM_NEWLINK ||
+		    h->nlmsg_len < NLMSG_LENGTH(sizeof(*ifi)))
+			continue;
+		alen = (int)(h->nlmsg_len - NLMSG_LENGTH(sizeof(*ifi)));
+		for (rta = IFLA_RTA(ifi); RTA_OK(rta, alen);
+		     rta = RTA_NEXT(rta, alen))
+			if (rta->rta_type == IFLA_IFNAME)
+				refresh_forget(w, RTA_DATA(rta),
+					       strnlen(RTA_DATA(rta),
+						       RTA_PAYLOAD(rta)));
+	}
+}
+
 /* Read every pending link message; 1 if there was any (or the socket
  * overflowed, which means we missed some: rescan anyway). */
-static int drain(int fd)
+static int drain(struct attrib_watch *w)
 {
-	char buf[16384];
+	char buf[16384] __attribute__((aligned(NLMSG_ALIGNTO)));
 	int any = 0;
 
 	for (;;) {
-		ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+		ssize_t n = recv(w->nl, buf, sizeof(buf), MSG_DONTWAIT);
 		if (n > 0) {
 			any = 1;
+			forget_new_links(w, buf, (size_t)n);
 			continue;
 		}
 		if (n < 0 && errno == ENOBUFS) {
@@ -133,7 +180,7 @@ static void *run(void *arg)
 			break;
 		if (pfd[1].revents)
 			break;
-		if (pfd[0].revents && drain(w->nl) && !due)
+		if (pfd[0].revents && drain(w) && !due)
 			due = ew_mono_ns() + DEBOUNCE_MS * 1000000ull;
 		now = ew_mono_ns();
 		if ((due && now >= due) || now >= next_period) {

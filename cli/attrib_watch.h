@@ -25,7 +25,8 @@ void attrib_watch_stop(struct attrib_watch *w);
  * now, on the caller's thread, and return 1 - unless this interface had such
  * a rescan lately (0): after one, the next waits 1 s, then 2 s, 4 s, ... up
  * to 5 min, so that an interface no workload owns costs a handful of scans,
- * not one per packet.  This closes the gap between a new veth's first packets
+ * not one per packet; a link event naming the interface (it was created
+ * again, or changed) ends the wait.  This closes the gap between a new veth's first packets
  * and the debounced link-event rescan (and the case of a veth that appeared
  * before its pod's processes did: traffic means a process is there now).
  * Any thread; NULL `w` is a no-op returning 0.

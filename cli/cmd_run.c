@@ -47,6 +47,7 @@
 #include "attrib_watch.h"
 #include "cli.h"
 #include "config.h"
+#include "dashboard.h"
 #include "pipeline.h"
 #include "policy.h"
 #include "privs.h"
@@ -92,6 +93,9 @@ struct run {
 	struct attrib_watch *awatch;
 	struct meta *meta;
 	struct sinks *sinks;
+	struct dashboard *dash;
+	pthread_mutex_t hmu;		/* guards health */
+	struct ew_buf health;		/* the last status object, for the dashboard */
 	uint32_t store_queue_rows;
 	/* stopping */
 	_Atomic int draining;
@@ -145,6 +149,10 @@ static void usage(FILE *out)
 		"                       else the in-cluster service account; 'none')\n"
 		"  --node-name NAME     this node in the API (default: $NODE_NAME,\n"
 		"                       else the hostname)\n"
+		"  --listen ADDR:PORT   serve the dashboard and API in the agent (off\n"
+		"                       by default; 127.0.0.1:8080 is the usual; other\n"
+		"                       addresses need --token-file)\n"
+		"  --token-file FILE    dashboard access token (first line)\n"
 		"  --alerts-json FILE   also write alerts as JSON lines ('-': stdout)\n"
 		"  --syslog[=FACILITY]  also send alerts to syslog (default daemon)\n"
 		"  --webhook SPEC       also post alerts: URL[,format=json|slack|\n"
@@ -724,6 +732,12 @@ static void write_status(struct run *r, const char *state,
 	json_alerts(r, b, ps, fs);
 	json_geo(r, b);
 	ew_buf_puts(b, "}\n");
+	if (!b->toobig) {
+		pthread_mutex_lock(&r->hmu);
+		ew_buf_reset(&r->health);
+		ew_buf_append(&r->health, b->data, b->len - 1);
+		pthread_mutex_unlock(&r->hmu);
+	}
 	if (b->toobig) {
 		rc = -EFBIG;
 	} else {
@@ -734,6 +748,19 @@ static void write_status(struct run *r, const char *state,
 	else if (!rc && r->status_failing)
 		log_info("status file %s: written again", r->status_path);
 	r->status_failing = rc != 0;
+}
+
+/* dashboard_provider.health: the agent's last status object. */
+static int run_health(void *ctx, struct ew_buf *out)
+{
+	struct run *r = ctx;
+	int rc;
+
+	pthread_mutex_lock(&r->hmu);
+	rc = r->health.len ? ew_buf_append(out, r->health.data, r->health.len) :
+			     ew_buf_puts(out, "{\"state\":\"starting\"}");
+	pthread_mutex_unlock(&r->hmu);
+	return rc;
 }
 
 static void *status_main(void *arg)
@@ -871,6 +898,8 @@ static int parse_args(struct run *r, int argc, char **argv)
 		{"alerts-json", required_argument, NULL, CONFIG_ALERTS_JSON + 256},
 		{"syslog", optional_argument, NULL, CONFIG_SYSLOG + 256},
 		{"webhook", required_argument, NULL, CONFIG_WEBHOOK + 256},
+		{"listen", required_argument, NULL, CONFIG_LISTEN + 256},
+		{"token-file", required_argument, NULL, CONFIG_TOKEN_FILE + 256},
 		{"pod-logs-dir", required_argument, NULL, CONFIG_POD_LOGS_DIR + 256},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -1039,6 +1068,25 @@ static int start(struct run *r)
 	pcfg.blocking = 0;
 	/* Before the pipeline, which asks it to rescan for interfaces the
 	 * registry does not know yet; stopped after the pipeline. */
+	if (r->cfg.listen) {
+		static struct dashboard_provider prov;
+		struct dashboard_config dc;
+
+		prov.health = run_health;
+		prov.ctx = r;
+		dashboard_config_defaults(&dc);
+		dc.db_path = r->cfg.db;
+		dc.listen = r->cfg.listen;
+		dc.token_file = r->cfg.token_file;
+		dc.store = r->st;
+		dc.provider = &prov;
+		r->dash = dashboard_start(&dc, err, sizeof(err));
+		if (!r->dash) {
+			log_warnx("dashboard: %s", err);
+			return 1;
+		}
+		log_info("dashboard: %s", dashboard_url(r->dash));
+	}
 	r->awatch = attrib_watch_start(r->attrib, err, sizeof(err));
 	if (!r->awatch)
 		log_warnx("%s; attribution is refreshed only at start", err);
@@ -1119,6 +1167,8 @@ int cmd_run(int argc, char **argv)
 	r.started_ns = ew_now_ns();
 	r.started_mono = ew_mono_ns();
 	ew_buf_init(&r.json, STATUS_MAX);
+	ew_buf_init(&r.health, STATUS_MAX);
+	pthread_mutex_init(&r.hmu, NULL);
 	pthread_mutex_init(&r.mu, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -1158,6 +1208,8 @@ int cmd_run(int argc, char **argv)
 		status = 1;
 
 	stop_status_thread(&r);
+	dashboard_stop(r.dash);
+	r.dash = NULL;
 	meta_close(r.meta);
 	r.meta = NULL;
 	pipeline_stop(r.pl, &ps);
@@ -1177,6 +1229,7 @@ int cmd_run(int argc, char **argv)
 			 ss.dropped_invalid);
 out:
 	stop_status_thread(&r);
+	dashboard_stop(r.dash);
 	meta_close(r.meta);
 	pipeline_stop(r.pl, NULL);
 	attrib_watch_stop(r.awatch);	/* after the pipeline, which calls it */
@@ -1192,6 +1245,8 @@ out:
 	config_free(&r.cfg);
 	config_free(&r.over);
 	ew_buf_free(&r.json);
+	ew_buf_free(&r.health);
+	pthread_mutex_destroy(&r.hmu);
 	free(r.ifs);
 	pthread_cond_destroy(&r.cv);
 	pthread_mutex_destroy(&r.mu);

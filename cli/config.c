@@ -40,6 +40,8 @@ static const char *const key_names[CONFIG__COUNT] = {
 	[CONFIG_ALERTS_JSON] = "alerts-json",
 	[CONFIG_SYSLOG] = "syslog",
 	[CONFIG_WEBHOOK] = "webhook",
+	[CONFIG_LISTEN] = "listen",
+	[CONFIG_TOKEN_FILE] = "token-file",
 };
 
 /* Container interface names that CNIs and hypervisors use for the host side
@@ -130,6 +132,8 @@ void config_free(struct config *c)
 	free_list(c->exclude);
 	free_list(c->policy);
 	free_list(c->sinks);
+	free(c->listen);
+	free(c->token_file);
 	free(c->inventory);
 	free(c->geoip_country);
 	free(c->geoip2_country);
@@ -302,6 +306,12 @@ int config_set(struct config *c, int key, const char *value,
 	case CONFIG_POD_LOGS_DIR:
 		rc = set_str(pfx, value, MAX_PATH_LEN, &c->pod_logs_dir, err,
 			     errlen);
+		break;
+	case CONFIG_LISTEN:
+		rc = set_str(pfx, value, 300, &c->listen, err, errlen);
+		break;
+	case CONFIG_TOKEN_FILE:
+		rc = set_str(pfx, value, MAX_PATH_LEN, &c->token_file, err, errlen);
 		break;
 	case CONFIG_ALERTS_JSON:
 	case CONFIG_SYSLOG:
@@ -493,6 +503,12 @@ int config_merge(struct config *dst, const struct config *over)
 			break;
 		case CONFIG_POD_LOGS_DIR:
 			rc = replace_str(&dst->pod_logs_dir, over->pod_logs_dir);
+			break;
+		case CONFIG_LISTEN:
+			rc = replace_str(&dst->listen, over->listen);
+			break;
+		case CONFIG_TOKEN_FILE:
+			rc = replace_str(&dst->token_file, over->token_file);
 			break;
 		case CONFIG_ALERTS_JSON:
 		case CONFIG_SYSLOG:

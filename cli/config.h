@@ -56,6 +56,8 @@ enum config_key {
 	CONFIG_ALERTS_JSON,
 	CONFIG_SYSLOG,
 	CONFIG_WEBHOOK,
+	CONFIG_LISTEN,
+	CONFIG_TOKEN_FILE,
 	CONFIG__COUNT
 };
 
@@ -79,6 +81,8 @@ struct config {
 	 * "W:SPEC" (alerts-json, syslog, webhook; see cli_sinks_add). */
 	char **sinks;
 	size_t n_sinks;
+	char *listen;			/* dashboard "ADDR:PORT", NULL: none */
+	char *token_file;		/* dashboard access token, NULL: none */
 	uint32_t buffer_size;		/* kernel ring per interface, bytes */
 	uint32_t snaplen;
 	uint32_t max_flows;

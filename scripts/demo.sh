@@ -28,11 +28,9 @@ export EW_LAB_PREFIX=${EW_LAB_PREFIX:-ewdemo}
 work=/var/tmp/egresswatch-demo
 listen=${EW_DEMO_LISTEN:-127.0.0.1:8080}
 agent_pid=""
-dash_pid=""
 
 cleanup() {
 	trap - EXIT INT TERM
-	[ -n "$dash_pid" ] && kill "$dash_pid" 2>/dev/null && wait "$dash_pid" 2>/dev/null
 	if [ -n "$agent_pid" ] && kill -0 "$agent_pid" 2>/dev/null; then
 		kill -TERM "$agent_pid"
 		wait "$agent_pid" 2>/dev/null || true
@@ -48,9 +46,10 @@ mkdir -p "$work"
 echo "== building the lab (prefix $EW_LAB_PREFIX)"
 bash scripts/lab up
 
-echo "== starting the agent (built-in policy; log in $work/agent.log)"
+echo "== starting the agent (built-in policy, dashboard on $listen; log in $work/agent.log)"
 "$ew" run --db "$work/flows.db" --status-file "$work/status.json" \
-	--exclude "${EW_LAB_PREFIX}-gw0" >"$work/agent.log" 2>&1 &
+	--exclude "${EW_LAB_PREFIX}-gw0" --listen "$listen" \
+	--alerts-json "$work/alerts.jsonl" >"$work/agent.log" 2>&1 &
 agent_pid=$!
 # Ready when it captures the four pods' veths.
 for _ in $(seq 100); do
@@ -59,12 +58,8 @@ for _ in $(seq 100); do
 	kill -0 "$agent_pid" 2>/dev/null || { cat "$work/agent.log"; exit 1; }
 	sleep 0.1
 done
-grep -E "attribution: host scan|capturing on [0-9]+ interfaces|policy:" "$work/agent.log" | sed 's/^[^ ]* [a-z]* /  /'
+grep -E "attribution: host scan|capturing on [0-9]+ interfaces|policy:|dashboard:" "$work/agent.log" | sed 's/^[^ ]* [a-z]* /  /'
 
-if "$ew" --help | grep -q '^  dashboard'; then
-	"$ew" dashboard --db "$work/flows.db" --listen "$listen" >"$work/dashboard.log" 2>&1 &
-	dash_pid=$!
-fi
 
 echo "== scenario: benign traffic"
 bash scripts/lab scenario benign | sed 's/^/  /'
@@ -88,17 +83,15 @@ print("  %d flows recorded, %d judged alert/audit, %d with a workload, %d named 
     len(rows), len(bad), sum(1 for f in rows if f["workload"]),
     sum(1 for f in rows if f["remote_name"])))
 '
-if "$ew" --help | grep -q '^  alerts'; then
-	echo
-	echo "== alerts"
-	"$ew" alerts --db "$work/flows.db" | sed 's/^/  /'
-fi
+echo
+echo "== alerts (also in $work/alerts.jsonl)"
+"$ew" alerts --db "$work/flows.db" | sed 's/^/  /'
 echo
 echo "== agent counters"
 "$ew" status --status-file "$work/status.json" | sed 's/^/  /' | head -40
 echo
 echo "history:   $ew flows --db $work/flows.db"
-[ -n "$dash_pid" ] && echo "dashboard: http://$listen/"
+echo "dashboard: http://$listen/ (open it while the agent runs)"
 if [ "${EW_DEMO_STAY:-1}" = "1" ] && [ -t 0 ]; then
 	echo "The agent keeps capturing: try 'EW_LAB_PREFIX=$EW_LAB_PREFIX bash scripts/lab scenario cross-namespace'."
 	echo "Press Ctrl-C to stop and tear everything down."

@@ -232,7 +232,8 @@ static void key_names_round_trip(void)
 {
 	for (int k = 0; k < CONFIG__COUNT; k++)
 		CHECK_EQ_U(config_key_parse(config_key_name((enum config_key)k)), k);
-	CHECK(config_key_parse("listen") == -1);
+	CHECK(config_key_parse("listen") == CONFIG_LISTEN);
+	CHECK(config_key_parse("lisen") == -1);	/* typos are not keys */
 	CHECK(config_key_parse("") == -1);
 }
 
