@@ -159,8 +159,9 @@ struct store_config {
 	uint64_t max_bytes;		/* default 1 GiB; 0 means no limit */
 	uint32_t queue_rows;		/* default 4096 (about 1.1 KB each) */
 	/* Commit when the batch holds this many distinct flows (the rows of
-	 * one flow merge into one), at most and by default 65536: about
-	 * 11 MB, touched only as far as batches fill it ... */
+	 * one flow merge into one), at most and by default 65536; a flow
+	 * takes about 160 bytes of the batch and a rollup 80, touched only
+	 * as far as batches fill them ... */
 	uint32_t batch_rows;
 	uint32_t batch_ms;		/* ... or this long after the first (default 200) */
 	int block_when_full;		/* 1: producers wait (replay); 0: count drop */

@@ -342,7 +342,7 @@ struct store_batch_result {
 	char errmsg[256];
 };
 
-/* The most distinct flows a batch holds (about 11 MB of them). */
+/* The most distinct flows a batch holds (160 bytes each). */
 #define STORE_BATCH_MAX 65536
 
 /* `cap`: distinct flows per batch, 1 to STORE_BATCH_MAX; `max_flow_id`: the

@@ -357,6 +357,8 @@ struct store *store_open(const struct store_config *cfg, char *err,
 		goto err;
 	}
 	s->thread_started = 1;
+	/* For top -H, perf and /proc/PID/task: which thread is the store's. */
+	pthread_setname_np(s->thread, "ew-store");
 	return s;
 err:
 	store_close(s);

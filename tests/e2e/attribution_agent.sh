@@ -16,15 +16,20 @@
 #                                                                              203.0.113.66  sink.evil.example
 #
 # The agent starts on the lab and the lab's scenarios run (benign, redis-exfil,
-# unexpected-port, cross-namespace).  Then, with the agent still running,
-# prod/web-0 is deleted as a runtime would (processes, netns and with it the
-# veth pair, pod log directory) and a new pod prod/web-1 is made kubelet-style
-# with web-0's addresses: sandbox ("pause") process in a kubepods cgroup
-# first, then the CNI part (a new veth on the bridge), then its container,
-# which resolves api.partner.example and talks at once, before the agent's
-# debounced link-event rescan could have seen the new veth.  client-0 talks
-# to web-0 just before the deletion, so that flow ends (TCP linger) while the
-# address already belongs to web-1.
+# unexpected-port, cross-namespace).  client-0 then fetches a page from
+# web-0, and right after that, with the agent still running, prod/web-0 is
+# deleted as a runtime would (processes, netns and with it the veth pair, pod
+# log directory): the last packets on its veth are captured as the veth goes,
+# and client-0's record of that request ends (TCP linger, or the agent's
+# stop) when the address already belongs to the next pod.  prod/web-1 is made
+# kubelet-style with web-0's addresses: sandbox ("pause") process and pod
+# cgroup, pod log directory, the container (an HTTP server), then the CNI
+# part as the bridge plugin does it (veth made in the pod's netns, host end
+# moved out to the bridge; the addresses announced).  The moment the host
+# sees the new veth, client-0 starts a burst of 16000 datagrams to web-1,
+# which fills ring blocks and so reaches the agent well before its link-event
+# rescan (debounced 200 ms) could have seen the veth; web-1 resolves
+# api.partner.example at once and connects to it later with that answer.
 #
 # Checked on every flow recorded on the lab's pod interfaces
 # (`egresswatch flows --json`):
@@ -42,9 +47,14 @@
 #     e.g. client-0 -> api.partner.example, redis-0 -> sink.evil.example, but
 #     web-0 -> 203.0.113.66:4444 (never resolved) has none, and web-1 does not
 #     inherit the names web-0 resolved from the same address;
-#   - history: web-0's flows keep prod/web-0, web-1's carry prod/web-1;
+#   - history: web-0's flows keep prod/web-0 (those ended with its veth
+#     included), web-1's carry prod/web-1 from the first packet on, and
+#     client-0's last request to web-0 still names prod/web-0;
+#   - the burst: ingress on web-1's veth with web-1's address as local_ip,
+#     egress on client-0's; copies the bridge flooded to bystander pods'
+#     veths (web-1's MAC not learnt yet) are seen from the receiving end;
 #   - the workloads table holds every lab pod and prod/web-1; the status file
-#     has attribution counters.
+#     has attribution counters (workloads, created, removed, scans).
 #
 # The lab runs under a per-run EW_LAB_PREFIX and a private pod log root, and
 # the whole test in its own PID namespace with its own /proc, so that the
@@ -207,16 +217,20 @@ t_last=$(now_utc)
 "$LAB" exec client-0 curl -sS --max-time 5 -o /dev/null "http://10.244.0.11:8080/" ||
 	bail "client-0 -> web-0 before the deletion"
 dns_mark=$(wc -l <"$STATE/logs/dnsmasq-queries.log")
+# A kubelet takes its time to stop a pod; meanwhile the agent has had that
+# request's first packets (a ring block timeout, 200 ms, at the latest).
+sleep 0.5
 
 # --- delete prod/web-0 ------------------------------------------------------------------
 
-t_delete=$(now_utc)
 for pid in $(ip netns pids "$P-web-0"); do kill -KILL "$pid" 2>/dev/null || true; done
 wait_for 40 bash -c "[ -z \"\$(ip netns pids '$P-web-0')\" ]" || bail "web-0's processes exited"
 ip netns del "$P-web-0"
 rm -rf "$EW_LAB_PODLOG_ROOT"/prod_web-0_*
 wait_for 50 bash -c "! ip link show '$web0_if' >/dev/null 2>&1" || bail "web-0's veth went with its netns"
-# The pod is gone for the agent once it rescanned after the link event.
+# A runtime takes seconds before the address is handed out again; here the
+# agent's link-event rescan (debounced 200 ms) is given the time to forget
+# web-0 before another pod has its address.
 sleep 0.5
 
 # --- create prod/web-1 with web-0's addresses, kubelet-style -------------------------------
@@ -632,8 +646,11 @@ a = st.get("attribution")
 if a is None:
     print("# the status file has no attribution section")
 else:
-    check("status file: attribution counters (workloads %s, scans %s)" % (a.get("workloads"), a.get("scans")),
-          a.get("workloads", 0) >= 4 and a.get("scans", 0) >= 2)
+    print("# status file, attribution: " + ", ".join("%s %s" % kv for kv in sorted(a.items())))
+    check("status file: attribution counters (workloads now %s, created %s, removed %s, scans %s)" % (
+          a.get("workloads"), a.get("created"), a.get("removed"), a.get("scans")),
+          a.get("workloads", 0) >= 4 and a.get("created", 0) >= 5 and a.get("removed", 0) >= 1 and
+          a.get("scans", 0) >= 2)
 
 print("# %d passed, %d failed" % (passed, failed))
 sys.exit(1 if failed else 0)

@@ -31,8 +31,8 @@
 # and allocator would be measured instead): the resident size of a replay of
 # a million tuples is sampled every 50 ms.  Once the table is full, the
 # agent's bounded buffers still fill for a while (the pipeline queue, the
-# store's 16 MiB SQLite page cache, which fills as the indexes outgrow it,
-# for about the first half million flows); after that the median resident
+# store's SQLite page cache, which fills as the indexes outgrow it, for
+# about the first half million flows); after that the median resident
 # size over the last part of the flood (85-97% of the run) may exceed the
 # median over its middle (50-65%) by at most 10% of the table's
 # memory_bytes.  A flow table, queue or cache that grew with the number of
@@ -90,6 +90,8 @@ echo "flood: $TUPLES tuples + $LEGIT connections, cap $cap: peak $peak," \
 	fail "created $created + refused $refused != $TUPLES tuples + $LEGIT connections"
 [ $((expired + evicted + shutdown)) -eq "$created" ] ||
 	fail "created $created != expired $expired + evicted $evicted + shutdown $shutdown"
+[ "$(field active_at_end)" = "$shutdown" ] ||
+	fail "$(field active_at_end) flows active when the input ran out, $shutdown ended by the final flush"
 [ "$entered" -ge 1 ] || fail "emergency mode never entered"
 [ "$at_end" = 0 ] || fail "still in emergency mode after 10 s without the flood"
 [ "$evicted" -gt 0 ] || fail "nothing evicted"

@@ -220,6 +220,34 @@ static void test_inspect_answers_become_containers(void)
 	CHECK(rc == -EINVAL);		/* cut off: not JSON */
 }
 
+/* A name the attribution registry would refuse is refused when the answer
+ * is read, so that an accepted container is always one the registry takes
+ * (found by fuzz_meta: tests/fuzz/regressions/meta/). */
+static void test_inspect_with_a_name_the_registry_refuses(void)
+{
+	static const char *names[] = {"/?api", "/", "/-web", "/web/x",
+				      "/web\\u0007"};
+	struct meta_container c;
+	char text[512], err[200];
+
+	for (size_t i = 0; i < EW_ARRAY_LEN(names); i++) {
+		json_t *j;
+
+		snprintf(text, sizeof(text), "{\"Id\": \"%s\", \"Name\": \"%s\"}",
+			 ID_WEB, names[i]);
+		CHECK(meta_json_parse(text, strlen(text), &j, err, sizeof(err)) == 0);
+		CHECK(meta_docker_from_json(j, "docker", &c, err, sizeof(err)) == -EINVAL);
+		json_decref(j);
+	}
+	snprintf(text, sizeof(text), "{\"Id\": \"%s\", \"Name\": \"/web_1.a-b\"}",
+		 ID_WEB);
+	json_t *j;
+	CHECK(meta_json_parse(text, strlen(text), &j, err, sizeof(err)) == 0);
+	CHECK(meta_docker_from_json(j, "docker", &c, err, sizeof(err)) == 0);
+	CHECK_STR(c.name, "web_1.a-b");
+	json_decref(j);
+}
+
 static void test_no_socket_means_not_available(void)
 {
 	struct meta_config cfg;
@@ -430,6 +458,7 @@ static void test_meta_open_starts_what_is_configured(void)
 int main(void)
 {
 	RUN(test_inspect_answers_become_containers);
+	RUN(test_inspect_with_a_name_the_registry_refuses);
 	RUN(test_no_socket_means_not_available);
 	RUN(test_list_inspect_events_and_resync);
 	RUN(test_podman_and_a_malformed_event_relists);
