@@ -11,7 +11,7 @@
  * packet.
  *
  * The records of a classic pcap file in a regular file are read by
- * pcapfile.c, a megabyte at a time and without copies, and worked
+ * pcapfile.c, in large blocks and without copies, and worked
  * REPLAY_BATCH at a time: all are decoded, then their layers go to the flow
  * table in one flow_table_packets() call, which overlaps the table's cache
  * misses.  A batch is cut wherever the one-packet path would do something

@@ -29,7 +29,9 @@
 #include "decode.h"
 #include "pcapfile.h"
 
-#define BUF_SIZE (1u << 20)	/* one pread per megabyte */
+#define BUF_SIZE (1u << 19)	/* one pread per 512 KiB: the cost of the
+				   call is lost in the copy, and the buffer
+				   counts against replay's memory */
 #define FILE_HDR_LEN 24
 #define REC_HDR_LEN 16
 

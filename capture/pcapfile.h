@@ -5,7 +5,7 @@
  * libpcap reads a savefile through stdio: a read() of one buffer at a time,
  * then a copy of every record into its own packet buffer, so each byte is
  * copied twice and a 4 GB replay spends most of its read time in those
- * copies.  This reader does one pread() per megabyte into a buffer and gives
+ * copies.  This reader does one pread() per 512 KiB into a buffer and gives
  * the caller pointers into it.  It does only the record walk: libpcap still
  * opens the file, checks its header and says what the link type and snapshot
  * length are, so a file it refuses is refused with its words, and anything

@@ -2,7 +2,7 @@
  * batch.c - the rows of one write transaction and how they are written.
  *
  * The writer thread adds rows as it pops them and commits the batch when it
- * is full, old enough, or a marker asks for it.  Three things keep the common
+ * is full, old enough, or a marker asks for it.  Four things keep the common
  * case cheap:
  *
  *  - Flow rows are coalesced by id.  A flow that starts and ends within one
@@ -26,9 +26,13 @@
  *  - The d* deltas of every row are summed per rollup key in memory, and the
  *    rollups of a batch go into traffic_minute through one upsert from the
  *    batch, however many rows hit each key.
+ *  - Alerts are coalesced by dedup_key, with sql_alert's update rule applied
+ *    in memory (merge_alert): a policy that flags a flow raises its alert
+ *    again on every event of the flow.
  *
- * A set statement that fails on a single bad row is undone and its rows
- * written again one by one, so that only that row is refused.
+ * A set statement that stops at a bad row is written again row by row, as
+ * upserts (those before the bad row are in place already), so that only
+ * that row is refused.
  *
  * All statements are prepared once, at open.  A row the database refuses on
  * its own (a constraint, a value too big) is counted and skipped; any other
@@ -78,11 +82,19 @@ static const char sql_flow[] =
 	" ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)"
 	SQL_FLOW_DO_UPDATE;
 
-/* The flows batch.c shows in ew_batch_flows (`WHERE true` tells the parser
- * that ON CONFLICT is the upsert's, not a join constraint). */
+/*
+ * The flows batch.c shows in ew_batch_flows.  OR FAIL, and no upsert: a
+ * statement over many rows that may abort (ABORT, the default, or a DO
+ * UPDATE, which aborts on its own) keeps a copy of every page it changes, so
+ * that a bad row can undo the rows before it, and over the scattered index
+ * pages of a few thousand new flows that is megabytes.  With FAIL the rows
+ * before a bad one (a flow already in the file, say) stay, and
+ * write_new_flows() writes the set again row by row, as upserts that find
+ * those rows in place.
+ */
 static const char sql_flow_set[] =
-	"INSERT INTO flows (" SQL_FLOW_COLUMNS ") SELECT " SQL_FLOW_COLUMNS
-	" FROM ew_batch_flows WHERE true" SQL_FLOW_DO_UPDATE;
+	"INSERT OR FAIL INTO flows (" SQL_FLOW_COLUMNS ") SELECT "
+	SQL_FLOW_COLUMNS " FROM ew_batch_flows";
 
 /* A known flow: the DO UPDATE minus the identity, by rowid.  Parameters are
  * numbered as in sql_flow, so that bind_flow() serves all three; the
@@ -253,6 +265,8 @@ static int read_max_flow(sqlite3 *db, int64_t *out, char *err, size_t errlen)
 /* The arena always keeps room for one more row's text (else the batch
  * reports itself full), so an add never runs out of it. */
 #define ROW_TEXT_MAX STORE_FLOW_TEXT_MAX
+/* Distinct alerts per batch at most (a pointer each, and their copies). */
+#define ALERTS_MAX 4096
 /* Arena bytes per flow of capacity: room for interface, workload and a
  * name in most rows; a batch of longer text commits earlier. */
 #define TEXT_PER_FLOW 128
@@ -271,6 +285,7 @@ int store_batch_init(struct store_batch *b, sqlite3 *db, uint32_t cap,
 	}
 	b->cap = cap;
 	b->others_cap = cap < 1024 ? cap : 1024;
+	b->alerts_cap = cap < ALERTS_MAX ? cap : ALERTS_MAX;
 	b->text_cap = cap * TEXT_PER_FLOW + ROW_TEXT_MAX;
 	b->flows = calloc(cap, sizeof(*b->flows));
 	b->sel = calloc(cap, sizeof(*b->sel));
@@ -279,14 +294,20 @@ int store_batch_init(struct store_batch *b, sqlite3 *db, uint32_t cap,
 	b->rollup_index = calloc(slots, sizeof(*b->rollup_index));
 	b->text = malloc(b->text_cap);
 	b->others = calloc(b->others_cap, sizeof(*b->others));
+	b->alerts = calloc(b->alerts_cap, sizeof(*b->alerts));
+	b->alert_rows = calloc(b->alerts_cap, sizeof(*b->alert_rows));
+	b->alert_index = calloc(pow2_at_least(b->alerts_cap * 2),
+				sizeof(*b->alert_index));
 	if (!b->flows || !b->sel || !b->flow_index || !b->rollups ||
-	    !b->rollup_index || !b->text || !b->others) {
+	    !b->rollup_index || !b->text || !b->others || !b->alerts ||
+	    !b->alert_rows || !b->alert_index) {
 		store_errf(err, errlen, "out of memory for a batch of %u rows",
 			   cap);
 		ret = -ENOMEM;
 		goto err;
 	}
 	b->flow_mask = b->rollup_mask = slots - 1;
+	b->alert_mask = pow2_at_least(b->alerts_cap * 2) - 1;
 	b->max_flow_id = max_flow_id;
 	ret = ew_random_bytes(b->hash_key, sizeof(b->hash_key));
 	if (ret < 0) {
@@ -355,6 +376,9 @@ void store_batch_free(struct store_batch *b)
 	free(b->rollup_index);
 	free(b->text);
 	free(b->others);
+	free(b->alerts);
+	free(b->alert_rows);
+	free(b->alert_index);
 	memset(b, 0, sizeof(*b));
 }
 
@@ -362,6 +386,11 @@ void store_batch_clear(struct store_batch *b)
 {
 	for (uint32_t i = 0; i < b->nothers; i++)
 		store_row_release(&b->others[i]);
+	for (uint32_t i = 0; i < b->nalerts; i++)
+		free(b->alerts[i]);
+	if (b->nalerts)
+		memset(b->alert_index, 0,
+		       (b->alert_mask + 1) * sizeof(*b->alert_index));
 	if (b->nflows)
 		memset(b->flow_index, 0,
 		       (b->flow_mask + 1) * sizeof(*b->flow_index));
@@ -369,6 +398,7 @@ void store_batch_clear(struct store_batch *b)
 		memset(b->rollup_index, 0,
 		       (b->rollup_mask + 1) * sizeof(*b->rollup_index));
 	b->rows = b->coalesced = b->nflows = b->nrollups = b->nothers = 0;
+	b->nalerts = 0;
 	b->text_used = 0;
 }
 
@@ -537,6 +567,110 @@ static void add_rollup(struct store_batch *b, const struct store_qflow *f,
 	r->flows += (uint64_t)started;
 }
 
+/* An alert field that is "unknown" when empty (bind_alert binds NULL). */
+#define ALERT_TAKE_KNOWN(dst, src, field)                                 \
+	do {                                                               \
+		if ((src)->field[0])                                       \
+			memcpy((dst)->field, (src)->field,                 \
+			       sizeof((dst)->field));                      \
+	} while (0)
+
+/*
+ * Fold alert `src` into the batch's entry `*dst` for the same dedup_key, as
+ * sql_alert's DO UPDATE would fold it into the stored row.  That rule is
+ * associative (min, max, sum, and "the newest known value" per field), so the
+ * row written later ends the same as if each alert had been upserted in
+ * turn.  Takes `src`: one of the two copies is freed, and the one kept is the
+ * one whose evidence (which lives in its copy) the result carries.
+ */
+static void merge_alert(struct store_alert **dst, struct store_alert *src)
+{
+	struct store_alert *old = *dst, *keep, *from;
+	uint64_t count = (old->count ? old->count : 1) +
+			 (src->count ? src->count : 1);
+	uint64_t first = old->first_seen_ns < src->first_seen_ns ?
+				 old->first_seen_ns : src->first_seen_ns;
+	uint64_t last = old->last_seen_ns > src->last_seen_ns ?
+				old->last_seen_ns : src->last_seen_ns;
+	uint64_t bytes = old->bytes_sent > src->bytes_sent ?
+				 old->bytes_sent : src->bytes_sent;
+
+	if (src->evidence) {
+		/* The newer copy stays; the older fills what it lacks. */
+		keep = src;
+		from = old;
+		if (!keep->rule[0])
+			memcpy(keep->rule, from->rule, sizeof(keep->rule));
+		if (!keep->workload[0])
+			memcpy(keep->workload, from->workload,
+			       sizeof(keep->workload));
+		if (!keep->remote_name[0])
+			memcpy(keep->remote_name, from->remote_name,
+			       sizeof(keep->remote_name));
+		if (!keep->remote_country[0])
+			memcpy(keep->remote_country, from->remote_country,
+			       sizeof(keep->remote_country));
+		if (store_ip_is_zero(keep->remote_ip)) {
+			memcpy(keep->remote_ip, from->remote_ip, 16);
+			keep->remote_port = from->remote_port;
+		}
+		if (!keep->proto)
+			keep->proto = from->proto;
+		if (!keep->remote_asn)
+			keep->remote_asn = from->remote_asn;
+	} else {
+		/* The older copy (and its evidence) stays; the newer's
+		 * known values replace its own. */
+		keep = old;
+		from = src;
+		memcpy(keep->severity, from->severity, sizeof(keep->severity));
+		memcpy(keep->kind, from->kind, sizeof(keep->kind));
+		memcpy(keep->message, from->message, sizeof(keep->message));
+		ALERT_TAKE_KNOWN(keep, from, rule);
+		ALERT_TAKE_KNOWN(keep, from, workload);
+		ALERT_TAKE_KNOWN(keep, from, remote_name);
+		ALERT_TAKE_KNOWN(keep, from, remote_country);
+		if (!store_ip_is_zero(from->remote_ip)) {
+			memcpy(keep->remote_ip, from->remote_ip, 16);
+			keep->remote_port = from->remote_port;
+		}
+		if (from->proto)
+			keep->proto = from->proto;
+		if (from->remote_asn)
+			keep->remote_asn = from->remote_asn;
+	}
+	keep->count = count;
+	keep->first_seen_ns = first;
+	keep->last_seen_ns = last;
+	keep->bytes_sent = bytes;
+	free(from);
+	*dst = keep;
+}
+
+/* Coalesce alert `a` (the batch takes it) into its dedup_key's entry. */
+static void add_alert(struct store_batch *b, struct store_alert *a)
+{
+	size_t klen = strnlen(a->dedup_key, sizeof(a->dedup_key));
+	uint32_t h = (uint32_t)ew_siphash(b->hash_key, a->dedup_key, klen) &
+		     b->alert_mask;
+	uint32_t v;
+
+	/* Twice as many slots as entries: the probe ends. */
+	while ((v = b->alert_index[h]) != 0) {
+		const struct store_alert *e = b->alerts[v - 1];
+
+		if (strncmp(e->dedup_key, a->dedup_key, sizeof(e->dedup_key)) == 0) {
+			merge_alert(&b->alerts[v - 1], a);
+			b->alert_rows[v - 1]++;
+			return;
+		}
+		h = (h + 1) & b->alert_mask;
+	}
+	b->alerts[b->nalerts] = a;
+	b->alert_rows[b->nalerts] = 1;
+	b->alert_index[h] = ++b->nalerts;
+}
+
 int store_batch_add(struct store_batch *b, struct store_row *row)
 {
 	b->rows++;
@@ -544,12 +678,15 @@ int store_batch_add(struct store_batch *b, struct store_row *row)
 		const struct store_qflow *f = &row->u.flow;
 
 		add_rollup(b, f, add_flow(b, f));
+	} else if (row->kind == STORE_ROW_ALERT) {
+		add_alert(b, row->u.alert);
+		row->kind = 0;	/* ownership moved into the batch */
 	} else {
 		b->others[b->nothers++] = *row;
-		row->kind = 0;	/* ownership moved into the batch */
+		row->kind = 0;
 	}
 	return b->nflows >= b->cap || b->nrollups >= b->cap ||
-	       b->nothers >= b->others_cap ||
+	       b->nalerts >= b->alerts_cap || b->nothers >= b->others_cap ||
 	       b->text_cap - b->text_used < ROW_TEXT_MAX;
 }
 
@@ -730,9 +867,6 @@ static sqlite3_stmt *bind_other(struct store_batch *b,
 				const struct store_row *row)
 {
 	switch (row->kind) {
-	case STORE_ROW_ALERT:
-		bind_alert(b->alert, row->u.alert);
-		return b->alert;
 	case STORE_ROW_WORKLOAD:
 		bind_workload(b->workload, row->u.workload);
 		return b->workload;
@@ -778,9 +912,9 @@ static int write_flow(struct store_batch *b, sqlite3 *db,
 
 /*
  * Write the new flows flows[sel[0 .. n)] with sql_flow_set, SET_CHUNK at a
- * time (each statement keeps a journal of the pages it changes, so that it
- * can be undone alone: a chunk bounds that memory).  A chunk that fails on
- * one row is written again row by row.  SQLITE_DONE, or what failed the batch.
+ * time.  A chunk that fails on one row is written again row by row (the rows
+ * before the bad one are in already: see sql_flow_set).  SQLITE_DONE, or
+ * what failed the batch.
  */
 #define SET_CHUNK 4096
 
@@ -827,7 +961,10 @@ static int write_new_flows(struct store_batch *b, sqlite3 *db, uint32_t n,
 	return rc;
 }
 
-/* The rollups: one statement, or row by row when it fails on one row. */
+/* The rollups: one statement, or row by row when it fails on one row.  The
+ * statement keeps ABORT (unlike sql_flow_set): its rows add up, so a
+ * statement that stopped half-way could not be run again; traffic_minute is
+ * small, and so is the copy of the pages it changes. */
 static int write_rollups(struct store_batch *b, sqlite3 *db)
 {
 	int rc = b->nrollups ? run(b->rollup_set) : SQLITE_DONE;
@@ -893,6 +1030,16 @@ void store_batch_commit(struct store_batch *b, sqlite3 *db,
 	rc = write_rollups(b, db);
 	if (rc != SQLITE_DONE)
 		goto fail;
+	for (uint32_t i = 0; i < b->nalerts; i++) {
+		bind_alert(b->alert, b->alerts[i]);
+		rc = run(b->alert);
+		if (rc == SQLITE_DONE)
+			res->written += b->alert_rows[i];
+		else if (row_level(rc))
+			res->invalid += b->alert_rows[i];
+		else
+			goto fail;
+	}
 	for (uint32_t i = 0; i < b->nothers; i++) {
 		sqlite3_stmt *st = bind_other(b, &b->others[i]);
 

@@ -163,7 +163,9 @@ struct store_config {
 	 * takes about 160 bytes of the batch and a rollup 80, touched only
 	 * as far as batches fill them ... */
 	uint32_t batch_rows;
-	uint32_t batch_ms;		/* ... or this long after the first (default 200) */
+	/* ... or this long after the first (default 200), or up to 1 s
+	 * while rows wait in the queue (the writer is behind) */
+	uint32_t batch_ms;
 	int block_when_full;		/* 1: producers wait (replay); 0: count drop */
 	uint64_t max_page_count;	/* 0, or a PRAGMA max_page_count (tests) */
 	uint32_t retention_check_ms;	/* look for work this often (default 10000) */

@@ -266,7 +266,7 @@ struct store_text {
 };
 
 /* A flow as a batch keeps it: struct store_flow without the deltas (they
- * went to the rollups) and with its text in the arena, about 170 bytes
+ * went to the rollups) and with its text in the arena, 160 bytes
  * instead of 1.1 KB. */
 struct store_batch_flow {
 	uint64_t id, start_ns, end_ns;
@@ -321,7 +321,15 @@ struct store_batch {
 	char *text;			/* arena for the text of flows and rollups */
 	uint32_t text_used, text_cap;
 
-	struct store_row *others;	/* alerts, workloads, dns, ... */
+	/* Alerts, coalesced by dedup_key like flows by id (a detector can
+	 * raise the same alert for every event of a flow). */
+	struct store_alert **alerts;	/* heap copies, in first-seen order */
+	uint32_t *alert_rows;		/* puts merged into each */
+	uint32_t nalerts, alerts_cap;
+	uint32_t *alert_index;		/* open addressing: slot + 1, 0 = empty */
+	uint32_t alert_mask;
+
+	struct store_row *others;	/* workloads, dns, baselines, acks */
 	uint32_t nothers, others_cap;
 
 	int64_t max_flow_ns;		/* meta.max_flow_ns as committed */
@@ -427,7 +435,8 @@ struct store {
 	/* Writer thread only. */
 	struct store_batch batch;
 	struct store_retention ret;
-	uint64_t batch_deadline_ns;	/* monotonic */
+	uint64_t batch_first_ns;	/* monotonic: the batch's first row */
+	uint64_t batch_deadline_ns;	/* ... plus batch_ms */
 	uint64_t resume_ns;		/* paused until (monotonic) */
 	uint64_t backoff_ns;
 	uint64_t next_check_ns;		/* next automatic retention pass */

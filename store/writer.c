@@ -11,9 +11,10 @@
  *
  * The writer thread takes rows into a batch and commits it when it holds
  * batch_rows distinct flows (however many rows merged into them), when
- * batch_ms have passed since its first row, or when a marker asks.  The slot
- * of the row that fills a batch is given back before the commit, so
- * producers keep filling the queue while it runs.  Markers (sync, retention)
+ * batch_ms have passed since its first row (up to a second when rows are
+ * waiting: see writer_main), or when a marker asks.  The slot of the row
+ * that fills a batch is given back before the commit, so producers keep
+ * filling the queue while it runs.  Markers (sync, retention)
  * travel through the same queue as the rows, so "everything queued before
  * the call" is exactly "everything before the marker"; each carries a
  * ticket, and the writer publishes the last ticket it resolved under `mu`,
@@ -41,6 +42,7 @@
 #define BACKOFF_MIN_NS (50ull * 1000000)
 #define BACKOFF_MAX_NS (2000ull * 1000000)
 #define DRAIN_MAX 256		/* rows taken between two looks at the clock */
+#define BATCH_LATE_NS (1000ull * 1000000)	/* see writer_main */
 
 void store_config_defaults(struct store_config *cfg)
 {
@@ -196,9 +198,11 @@ static int take(struct store *s, struct store_row *row)
 		s->lost_in_pause++;
 		return 0;
 	}
-	if (s->batch.rows == 0)
-		s->batch_deadline_ns = ew_mono_ns() +
+	if (s->batch.rows == 0) {
+		s->batch_first_ns = ew_mono_ns();
+		s->batch_deadline_ns = s->batch_first_ns +
 				       (uint64_t)s->cfg.batch_ms * 1000000;
+	}
 	return store_batch_add(&s->batch, row);
 }
 
@@ -249,7 +253,14 @@ static void *writer_main(void *arg)
 			break;
 		}
 		now = ew_mono_ns();
-		if (s->batch.rows && now >= s->batch_deadline_ns)
+		/* Past its deadline a batch is committed once the queue is
+		 * drained; while rows still wait, the writer is behind, and
+		 * committing smaller batches (each a write of every page it
+		 * touched, and every flow in two batches written twice) would
+		 * only put it further behind: then up to BATCH_LATE_NS. */
+		if (s->batch.rows && now >= s->batch_deadline_ns &&
+		    (ew_queue_front(&s->q) == NULL ||
+		     now - s->batch_first_ns >= BATCH_LATE_NS))
 			flush(s);
 		if (s->batch.rows || s->paused)
 			continue;

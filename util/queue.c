@@ -14,12 +14,12 @@
  *
  *  - A producer blocked on a full ring sleeps until a quarter of it is free
  *    (`room_wake`), not until the first slot is.
- *  - A consumer that found an element already waiting for it is behind a
- *    stream; when it catches up it sleeps until `items_wake` elements are
- *    there or NAP_NS has passed, whichever comes first.  A consumer that had
- *    to wait for its element waits for the next one alone, so a quiet or
- *    trickling queue still hands every element over at once, and a stream
- *    delays an element by NAP_NS at most.
+ *  - A consumer that found an element already waiting for it, or woke to
+ *    find several, is behind a stream; when it catches up it sleeps until
+ *    `items_wake` elements are there or NAP_NS has passed, whichever comes
+ *    first.  A consumer that woke to a single element waits for the next one
+ *    alone, so a quiet or trickling queue still hands every element over at
+ *    once, and a stream delays an element by NAP_NS at most.
  *
  * The consumer may work on an element in place (ew_queue_front, then
  * ew_queue_advance), and the producer may build one in place
@@ -188,17 +188,22 @@ int ew_queue_wait(struct ew_queue *q, int timeout_ms)
 	size_t h = atomic_load_explicit(&q->head, memory_order_relaxed);
 	struct timespec deadline, until, now;
 	int streaming = q->streaming;
+	size_t t;
 
 	if (atomic_load_explicit(&q->tail, memory_order_acquire) != h) {
 		q->streaming = 1;
 		return 0;
 	}
-	q->streaming = 0;
 	if (timeout_ms > 0)
 		deadline_after_ns(&deadline, (uint64_t)timeout_ms * 1000000ull);
 	for (;;) {
-		if (atomic_load_explicit(&q->tail, memory_order_acquire) != h)
+		t = atomic_load_explicit(&q->tail, memory_order_acquire);
+		if (t != h) {
+			/* Woken with more than one: a stream (a consumer that
+			 * drains the ring finds it empty every time). */
+			q->streaming = t - h > 1;
 			return 0;
+		}
 		if (atomic_load_explicit(&q->closed, memory_order_acquire)) {
 			/* Re-check: the producer may have pushed then closed. */
 			if (atomic_load_explicit(&q->tail, memory_order_acquire) != h)
@@ -208,8 +213,10 @@ int ew_queue_wait(struct ew_queue *q, int timeout_ms)
 		if (timeout_ms == 0)
 			return -EAGAIN;
 		clock_gettime(CLOCK_MONOTONIC, &now);
-		if (timeout_ms > 0 && !ts_before(&now, &deadline))
+		if (timeout_ms > 0 && !ts_before(&now, &deadline)) {
+			q->streaming = 0;	/* the stream has dried up */
 			return -EAGAIN;
+		}
 		if (streaming) {
 			/* Behind a stream: one short nap for a batch. */
 			deadline_after_ns(&until, NAP_NS);

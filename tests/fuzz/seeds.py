@@ -17,6 +17,8 @@ Writes DIR/<target>/<sha1 of the content>, deterministically:
              (list items one by one)
   kubeconfig a few kubeconfigs: tokens, *-data, several contexts, exec
   dash_params query strings and form bodies as the dashboard's API gets them
+  cgroup     /proc/PID/cgroup files of the layouts kubelet, Docker, Podman
+             and CRI-O make, and pod log directory names
 
 Only the standard library: the captures are read with struct, not scapy.
 """
@@ -193,6 +195,24 @@ QUERIES = [
 ]
 
 
+UID = "6b1c2d3e-4f50-4617-8a29-3b4c5d6e7f80"
+CID = "3c5e0f1d2b4a69788796a5b4c3d2e1f00f1e2d3c4b5a69788796a5b4c3d2e1f0"
+BURST = ("/kubepods.slice/kubepods-burstable.slice/kubepods-burstable-pod"
+         + UID.replace("-", "_") + ".slice")
+CGROUPS = [
+    "0::" + BURST + "/cri-containerd-" + CID + ".scope\n",
+    "12:pids:/kubepods/besteffort/pod" + UID + "/" + CID + "\n"
+    "1:name=systemd:/kubepods/besteffort/pod" + UID + "/" + CID + "\n"
+    "0::/\n",
+    "0::" + BURST + "/crio-conmon-" + CID + ".scope\n",
+    "0::/system.slice/docker-" + CID + ".scope (deleted)\n",
+    "0::/machine.slice/libpod-" + CID + ".scope/container\n",
+    "0::/docker/" + CID + "/kubepods/burstable/pod" + UID + "/" + CID + "\n",
+    "prod_redis-0_" + UID + "\nkube-system_coredns-5d78c9869d-abcde_"
+    + UID.replace("-", "") + "\n",
+]
+
+
 def fixtures(source, out):
     pol = os.path.join(source, "tests", "policy")
     for name in sorted(os.listdir(pol)):
@@ -232,6 +252,8 @@ def fixtures(source, out):
         write(out, "kubeconfig", k.encode())
     for q in QUERIES:
         write(out, "dash_params", q.encode())
+    for c in CGROUPS:
+        write(out, "cgroup", c.encode())
 
 
 def main():

@@ -261,7 +261,7 @@ static void empty_file_ends_at_once(void)
 }
 
 /* Records of every size up to the largest, so that many straddle the
- * reader's 1 MB buffer and several fill most of it. */
+ * reader's buffer and several fill half of it. */
 static void records_across_buffer_refills(void)
 {
 	char p[512];

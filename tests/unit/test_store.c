@@ -958,6 +958,89 @@ static int collect_alert_cb(void *ctx, const struct store_alert *a)
 	return 0;
 }
 
+/*
+ * Alerts with one dedup_key merge in the batch by the same rule as in the
+ * table: four of them put together end as the same row as four upserts with
+ * a commit between each, whichever fields each one knows.
+ */
+static void put_alert_sequence(struct store *s, const char *key, int sync)
+{
+	static const struct {
+		uint64_t first, last, count, bytes;
+		const char *ip, *evidence, *rule, *workload, *name, *country;
+		const char *severity, *kind, *message;
+		uint16_t port;
+		uint8_t proto;
+		uint32_t asn;
+	} seq[] = {
+		{5, 5, 0, 10, "203.0.113.1", "{\"n\":1}", "r1", "prod/a",
+		 "n1.example", "NL", "warning", "policy", "m1", 1, 6, 100},
+		{3, 9, 3, 5, NULL, NULL, "", "prod/b", "", "", "critical",
+		 "policy", "m2", 0, 0, 0},
+		{7, 8, 0, 50, "203.0.113.2", "{\"n\":3}", "", "", "", "",
+		 "info", "detector", "m3", 2, 17, 0},
+		{1, 2, 1, 1, NULL, NULL, "r4", "", "", "DE", "warning",
+		 "policy", "", 0, 0, 200},
+	};
+	struct store_alert a;
+
+	for (size_t i = 0; i < EW_ARRAY_LEN(seq); i++) {
+		memset(&a, 0, sizeof(a));
+		a.first_seen_ns = T2016 + seq[i].first * NS;
+		a.last_seen_ns = T2016 + seq[i].last * NS;
+		a.count = seq[i].count;
+		a.bytes_sent = seq[i].bytes;
+		if (seq[i].ip) {
+			ip4(a.remote_ip, seq[i].ip);
+			a.remote_port = seq[i].port;
+		}
+		a.proto = seq[i].proto;
+		a.remote_asn = seq[i].asn;
+		a.evidence = seq[i].evidence;
+		snprintf(a.rule, sizeof(a.rule), "%s", seq[i].rule);
+		snprintf(a.workload, sizeof(a.workload), "%s", seq[i].workload);
+		snprintf(a.remote_name, sizeof(a.remote_name), "%s",
+			 seq[i].name);
+		snprintf(a.remote_country, sizeof(a.remote_country), "%s",
+			 seq[i].country);
+		snprintf(a.severity, sizeof(a.severity), "%s", seq[i].severity);
+		snprintf(a.kind, sizeof(a.kind), "%s", seq[i].kind);
+		snprintf(a.message, sizeof(a.message), "%s", seq[i].message);
+		snprintf(a.dedup_key, sizeof(a.dedup_key), "%s", key);
+		CHECK(store_put_alert(s, &a) == 0);
+		if (sync)
+			CHECK(store_sync(s) == 0);
+	}
+	CHECK(store_sync(s) == 0);
+}
+
+static void test_alerts_merge_in_batch_as_in_table(void)
+{
+	static const char row[] =
+		"SELECT quote(first_seen_ns) || quote(last_seen_ns) ||"
+		" quote(count) || quote(severity) || quote(kind) || quote(rule)"
+		" || quote(workload) || quote(remote_ip) || quote(remote_name)"
+		" || quote(remote_country) || quote(remote_asn) ||"
+		" quote(remote_port) || quote(proto) || quote(bytes_sent) ||"
+		" quote(message) || quote(evidence) FROM alerts WHERE"
+		" dedup_key = ";
+	char p[512], sql[sizeof(row) + 16], one[1024], merged[1024];
+	struct store *s = open_default(db_path(p, sizeof(p)));
+
+	put_alert_sequence(s, "one-by-one", 1);
+	put_alert_sequence(s, "merged", 0);
+	store_close(s);
+	snprintf(sql, sizeof(sql), "%s'one-by-one'", row);
+	sql_text(p, sql, one, sizeof(one));
+	snprintf(sql, sizeof(sql), "%s'merged'", row);
+	sql_text(p, sql, merged, sizeof(merged));
+	CHECK(one[0] != '\0');
+	CHECK_STR(merged, one);
+	CHECK(strstr(one, "'{\"n\":3}'") != NULL);	/* newest evidence */
+	CHECK_EQ_U(sql_int(p, "SELECT count FROM alerts WHERE"
+			   " dedup_key = 'merged'"), 1 + 3 + 1 + 1);
+}
+
 static int count_workload_cb(void *ctx, const struct store_workload *w)
 {
 	int *n = ctx;
@@ -1154,6 +1237,55 @@ static void test_row_refused_by_database_is_counted_batch_goes_on(void)
 	CHECK_EQ_U(st.write_errors, 0);
 	store_close(s);
 	CHECK_EQ_U(sql_int(p, "SELECT count(*) FROM baselines"), 9);
+}
+
+/*
+ * The writer takes ids above the highest it has written for new flows and
+ * inserts them as a set.  Another writer got there first with one of them,
+ * and the database refuses another: the set is written again row by row, the
+ * taken id is updated as any known flow is, and only the refused row is lost.
+ */
+static void test_new_flows_taken_or_refused_are_written_row_by_row(void)
+{
+	char p[512];
+	struct store *s = open_default(db_path(p, sizeof(p)));
+	struct store_stats st;
+	struct store_flow f;
+
+	for (uint64_t id = 1; id <= 10; id++) {
+		f = mkflow(id, T2016 + id * NS, T2016 + id * NS + NS);
+		CHECK(store_put_flow(s, &f) == 0);
+	}
+	CHECK(store_sync(s) == 0);
+	CHECK(sql_exec(p, "INSERT INTO flows (id, start_ns, end_ns, family,"
+		       " proto, direction, local_ip, local_port, remote_ip,"
+		       " remote_port, vlan, bytes_sent, bytes_received,"
+		       " packets_sent, packets_received, tcp_flags_sent,"
+		       " tcp_flags_received, ended, end_reason) VALUES (13, 5,"
+		       " 6, 4, 6, 0, zeroblob(16), 1, zeroblob(16), 2, 0, 0,"
+		       " 0, 0, 0, 0, 0, 0, 0);"
+		       "CREATE TRIGGER t_refuse BEFORE INSERT ON flows"
+		       " WHEN NEW.id = 16 BEGIN"
+		       " SELECT RAISE(ABORT, 'test refuses flow 16'); END")
+	      == SQLITE_OK);
+	for (uint64_t id = 11; id <= 20; id++) {
+		f = mkflow(id, T2016 + id * NS, T2016 + id * NS + NS);
+		CHECK(store_put_flow(s, &f) == 0);
+	}
+	CHECK(store_sync(s) == 0);
+	store_get_stats(s, &st);
+	CHECK_EQ_U(st.written, 19);
+	CHECK_EQ_U(st.dropped_invalid, 1);
+	CHECK_EQ_U(st.write_errors, 0);
+	store_close(s);
+	CHECK_EQ_U(sql_int(p, "SELECT count(*) FROM flows"), 19);
+	CHECK_EQ_U(sql_int(p, "SELECT count(*) FROM flows WHERE id = 16"), 0);
+	/* the row found in place keeps its identity, takes our counters */
+	CHECK_EQ_U(sql_int(p, "SELECT start_ns FROM flows WHERE id = 13"), 5);
+	CHECK_EQ_U(sql_int(p, "SELECT bytes_sent FROM flows WHERE id = 13"),
+		   100);
+	CHECK_EQ_U(sql_int(p, "SELECT count(*) FROM flows WHERE id > 10 AND"
+			   " workload = 'prod/redis-0'"), 9);
 }
 
 /* ---- retention ----------------------------------------------------------- */
@@ -1804,7 +1936,9 @@ int main(void)
 	RUN(test_cursor_pages_through_everything_once);
 	RUN(test_since_query_finds_long_lived_flows);
 	RUN(test_alerts_workloads_dns_baselines);
+	RUN(test_alerts_merge_in_batch_as_in_table);
 	RUN(test_row_refused_by_database_is_counted_batch_goes_on);
+	RUN(test_new_flows_taken_or_refused_are_written_row_by_row);
 	RUN(test_retention_by_age_keeps_replayed_2016_capture);
 	RUN(test_retention_by_age_follows_clock_not_future_rows);
 	RUN(test_retention_reference_skips_flow_running_past_clock);
