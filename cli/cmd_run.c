@@ -1065,6 +1065,7 @@ static int start(struct run *r)
 	pcfg.db_path = r->cfg.db;
 	pcfg.wall_clock = 1;
 	pcfg.queue_len = PIPELINE_QUEUE;
+	pcfg.max_flows = r->cfg.max_flows;
 	pcfg.blocking = 0;
 	/* Before the pipeline, which asks it to rescan for interfaces the
 	 * registry does not know yet; stopped after the pipeline. */
@@ -1212,7 +1213,7 @@ int cmd_run(int argc, char **argv)
 	r.dash = NULL;
 	meta_close(r.meta);
 	r.meta = NULL;
-	pipeline_stop(r.pl, &ps);
+	pipeline_stop(r.pl, &ps, NULL);
 	r.pl = NULL;
 	sink_close(r.sinks, r.sinks ? &fs : NULL);
 	if (store_sync(r.st))
@@ -1231,7 +1232,7 @@ out:
 	stop_status_thread(&r);
 	dashboard_stop(r.dash);
 	meta_close(r.meta);
-	pipeline_stop(r.pl, NULL);
+	pipeline_stop(r.pl, NULL, NULL);
 	attrib_watch_stop(r.awatch);	/* after the pipeline, which calls it */
 	if (r.st && store_close(r.st))
 		status = status ? status : 1;

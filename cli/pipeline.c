@@ -737,6 +737,8 @@ struct pipeline *pipeline_start(const struct pipeline_config *cfg, char *err,
 		struct detect_config dc;
 
 		detect_config_defaults(&dc);
+		if (cfg->max_flows > dc.max_flows)
+			dc.max_flows = cfg->max_flows;
 		dc.on_alert = on_alert;
 		dc.on_baseline = on_baseline;
 		dc.ctx = p;
@@ -824,7 +826,8 @@ void pipeline_emit_dns(void *ctx, const struct dns_event *ev)
 		atomic_fetch_add_explicit(&p->dns_dropped, 1, memory_order_relaxed);
 }
 
-void pipeline_stop(struct pipeline *p, struct pipeline_stats *final)
+void pipeline_stop(struct pipeline *p, struct pipeline_stats *final,
+		   struct detect_stats *final_det)
 {
 	if (!p)
 		return;
@@ -834,6 +837,8 @@ void pipeline_stop(struct pipeline *p, struct pipeline_stats *final)
 		pthread_join(p->thread, NULL);
 	if (final)
 		pipeline_get_stats(p, final);
+	if (final_det)
+		pipeline_detect_stats(p, final_det);
 	ew_queue_destroy(&p->q);
 	ew_queue_destroy(&p->dq);
 	detect_close(p->det);

@@ -26,6 +26,10 @@ struct pipeline_config {
 	struct policy *policy;		/* owned from now on; NULL: built-in */
 	uint32_t queue_len;		/* flow events; default 65536 */
 	uint32_t dns_queue_len;		/* DNS answers; default 4096 */
+	/* The flow table's cap: the detectors keep state for as many open
+	 * flows, so that none is forgotten (and judged again as new) while
+	 * the table still holds it.  0: the detectors' default. */
+	uint32_t max_flows;
 	int blocking;			/* 1 for replay */
 	/* Live only: called on the pipeline thread for an interface that
 	 * `attrib` does not know; 1 when it refreshed the registry (the
@@ -67,8 +71,10 @@ struct pipeline *pipeline_start(const struct pipeline_config *cfg, char *err,
 void pipeline_emit(void *ctx, const struct flow_record *rec);
 void pipeline_emit_dns(void *ctx, const struct dns_event *ev);
 /* Drain the queue, stop the thread, free; the final counters go to `final`
- * when it is not NULL.  NULL `p` is a no-op. */
-void pipeline_stop(struct pipeline *p, struct pipeline_stats *final);
+ * and the detectors' to `final_det` when they are not NULL.  NULL `p` is a
+ * no-op. */
+void pipeline_stop(struct pipeline *p, struct pipeline_stats *final,
+		   struct detect_stats *final_det);
 void pipeline_get_stats(struct pipeline *p, struct pipeline_stats *out);
 
 /*

@@ -69,13 +69,15 @@ void detect_config_defaults(struct detect_config *c)
 
 /* ---- tables ------------------------------------------------------------- */
 
-/* A workload leaves: everything it owns in the other tables goes with it. */
+/* A workload leaves: everything it owns in the other tables goes with it -
+ * except its flows' judged marks, which are keyed on the flow id alone:
+ * a flow judged once is never judged (and alerted on) again because its
+ * workload's state was evicted in between. */
 static void wl_evicted(void *ctx, struct dtab *t, void *val)
 {
 	struct detect *d = ctx;
 	uint32_t o = dtab_index(t, val);
 
-	dtab_del_owner(&d->flows, o);
 	dtab_del_owner(&d->remotes, o);
 	dtab_del_owner(&d->dests, o);
 	dtab_del_owner(&d->ports, o);
@@ -124,7 +126,7 @@ struct detect *detect_open(const struct detect_config *cfg, char *err,
 	d->cfg = *cfg;
 	nw = c->max_workloads;
 	if ((rc = dtab_init(&d->wl, nw, nw, 1, 8, sizeof(struct dwl))) ||
-	    (rc = dtab_init(&d->flows, c->max_flows, c->max_flows, nw, 8,
+	    (rc = dtab_init(&d->flows, c->max_flows, c->max_flows, 1, 8,
 			    sizeof(struct dflow))) ||
 	    (rc = dtab_init(&d->remotes, c->max_remotes,
 			    c->max_remotes_per_workload, nw, 16,
@@ -614,7 +616,6 @@ int detect_flow(struct detect *d, const struct detect_event *ev)
 {
 	struct dwl *w;
 	struct dflow *f;
-	uint32_t wi;
 	int created, n = 0, policy_alerted = 0;
 
 	if (ev->kind < DETECT_EV_NEW || ev->kind > DETECT_EV_END) {
@@ -627,11 +628,10 @@ int detect_flow(struct detect *d, const struct detect_event *ev)
 	else
 		d->newest_ns = ev->now_ns;
 	w = detect_workload(d, ev->workload, ev->local_ip, ev->now_ns);
-	wi = detect_wl_index(d, w);
 	if (!w->dest_since_ns)
 		w->dest_since_ns = ev->now_ns;
 
-	f = dtab_get(&d->flows, wi, &ev->flow_id, &created);
+	f = dtab_get(&d->flows, 0, &ev->flow_id, &created);
 	if (!(f->flags & FLOW_JUDGED)) {
 		f->flags |= FLOW_JUDGED;
 		n += policy_alerted = judge_policy(d, ev, w);

@@ -49,7 +49,8 @@ struct dtab {
 	size_t slot_size, key_off, val_off, key_len, val_size;
 	uint32_t cap, per_owner, n_owners, nbucket;
 	_Atomic uint32_t used;		/* read by detect_get_stats anywhere */
-	uint32_t free_head;
+	uint32_t free_head;		/* slots given back */
+	uint32_t fresh;			/* slots [fresh, cap) never used yet */
 	size_t bytes;			/* allocated at init */
 	uint32_t lru_head, lru_tail;	/* head = most recently used */
 	uint8_t sipkey[16];

@@ -13,7 +13,10 @@
  *
  * Lists are doubly linked through 32-bit slot indices in the slot header,
  * so a table of 65536 entries costs 28 bytes of links per entry and no
- * pointer chasing through the allocator.  Nothing allocates after init.
+ * pointer chasing through the allocator.  Nothing allocates after init,
+ * and slots are handed out in order before any freed one is reused, so the
+ * pages of a large table that never fills are never touched (calloc maps
+ * them zeroed on demand): a table costs memory for its peak, not its cap.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -93,9 +96,8 @@ int dtab_init(struct dtab *t, uint32_t cap, uint32_t per_owner,
 	memset(t->own_tail, 0xff, sizeof(uint32_t) * n_owners);
 	t->bytes = (size_t)cap * t->slot_size + sizeof(uint32_t) * nb +
 		   3 * sizeof(uint32_t) * n_owners;
-	for (uint32_t i = 0; i < cap; i++)
-		S(t, i)->chain = i + 1 < cap ? i + 1 : DTAB_NIL;
-	t->free_head = 0;
+	t->free_head = DTAB_NIL;
+	t->fresh = 0;
 	t->lru_head = t->lru_tail = DTAB_NIL;
 	rc = ew_random_bytes(t->sipkey, sizeof(t->sipkey));
 	if (rc)
@@ -276,13 +278,18 @@ void *dtab_get(struct dtab *t, uint32_t owner, const void *key, int *created)
 		atomic_fetch_add_explicit(&t->evicted_quota, 1, memory_order_relaxed);
 		evict(t, t->own_tail[owner]);
 	}
-	if (t->free_head == DTAB_NIL) {
+	if (t->free_head == DTAB_NIL && t->fresh == t->cap) {
 		atomic_fetch_add_explicit(&t->evicted, 1, memory_order_relaxed);
 		evict(t, t->lru_tail);
 	}
-	i = t->free_head;
-	s = S(t, i);
-	t->free_head = s->chain;
+	if (t->free_head != DTAB_NIL) {
+		i = t->free_head;
+		s = S(t, i);
+		t->free_head = s->chain;
+	} else {
+		i = t->fresh++;
+		s = S(t, i);
+	}
 	s->hash = h;
 	s->owner = owner;
 	s->used = 1;
