@@ -1155,7 +1155,8 @@ static void index_agrees_with_the_rules_after_random_churn(void)
 struct race {
 	struct attrib *a;
 	atomic_int stop;
-	uint64_t hits, misses, wrong;
+	_Atomic uint64_t hits, lookups;
+	uint64_t misses, wrong;
 };
 
 static void *reader(void *arg)
@@ -1176,6 +1177,7 @@ static void *reader(void *arg)
 		} else {
 			rc->misses++;
 		}
+		rc->lookups++;
 		(void)attrib_lookup_iface(rc->a, "vetha", &r);
 		(void)attrib_learn_ip(rc->a, "vetha", v6, 1);
 	}
@@ -1190,7 +1192,12 @@ static void lookups_race_rescans_safely(void)
 	pthread_t t;
 
 	CHECK_EQ_U(pthread_create(&t, NULL, reader, &rc), 0);
-	for (int i = 0; i < 2000; i++)
+	/* 2000 rescans at least, and on until the reader has done a few
+	 * thousand lookups among them (it may start late on a busy machine);
+	 * 10 s at most. */
+	uint64_t until = ew_mono_ns() + 10ull * 1000000000;
+	for (int i = 0; i < 2000 || (atomic_load(&rc.lookups) < 5000 &&
+				     ew_mono_ns() < until); i++)
 		fake_scan(rc.a, (i & 1) ? a1 : a2, 1, NULL, 0);
 	atomic_store(&rc.stop, 1);
 	pthread_join(t, NULL);

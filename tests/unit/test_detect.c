@@ -399,6 +399,47 @@ static void test_lost_new_event(void)
 	policy_close(p);
 }
 
+/* A flow is judged once, even when its workload's state is evicted between
+ * two of its events (more local addresses than workload slots: a replay of
+ * a large capture): the flow's UPDATE and END raise nothing more. */
+static void test_judged_once_across_workload_eviction(void)
+{
+	struct detect_config c;
+	struct detect *d;
+	struct detect_stats st;
+	struct policy *p = NULL;
+	struct tflow f, other;
+	char lip[32];
+
+	CHECK_EQ_U(policy_builtin(&p), 0);
+	detect_config_defaults(&c);
+	c.max_workloads = 4;
+	c.on_alert = on_alert;
+	d = detect_open(&c, NULL, 0);
+	CHECK(d != NULL);
+	reset_seen();
+	/* unattributed: the datastore guard flags a redis port outside */
+	tflow_init(&f, 7, NULL, NULL, "10.64.0.1", "192.0.2.1", 6379, 6,
+		   POLICY_EGRESS, 1);
+	judge(&f, p);
+	step(d, &f, DETECT_EV_NEW, T0, 100, 100);
+	CHECK_EQ_U(count_kind(DETECT_POLICY_VIOLATION), 1);
+	for (int i = 0; i < 16; i++) {	/* 16 other local addresses */
+		snprintf(lip, sizeof(lip), "10.64.1.%d", i + 1);
+		tflow_init(&other, 100 + (uint64_t)i, NULL, NULL, lip,
+			   "192.0.2.2", 443, 6, POLICY_EGRESS, 1);
+		judge(&other, p);
+		connection(d, &other, p, T0 + NS, 100);
+	}
+	detect_get_stats(d, &st);
+	CHECK(st.workloads_evicted > 0);
+	step(d, &f, DETECT_EV_UPDATE, T0 + 2 * NS, 100, 100);
+	step(d, &f, DETECT_EV_END, T0 + 3 * NS, 0, 0);
+	CHECK_EQ_U(count_kind(DETECT_POLICY_VIOLATION), 1);
+	detect_close(d);
+	policy_close(p);
+}
+
 /* ---- policy detectors ------------------------------------------------------ */
 
 static const char *shop_policy =
@@ -1524,6 +1565,7 @@ int main(void)
 	RUN(test_redis_backdoor_builtin);
 	RUN(test_redis_backdoor_declared_budget);
 	RUN(test_lost_new_event);
+	RUN(test_judged_once_across_workload_eviction);
 	RUN(test_unexpected_port_from_policy);
 	RUN(test_policy_violation_egress_and_segmentation);
 	RUN(test_audit_mode);
