@@ -3,7 +3,8 @@
 # at least N executions (default 10 million), two at a time at low priority,
 # then one table of what each run did.
 #
-#   bench/fuzz_long.sh [--runs N] [--dir DIR] [--jobs J] [TARGET...]
+#   bench/fuzz_long.sh [--runs N] [--dir DIR] [--jobs J] [--max-len N]
+#                      [TARGET...]
 #
 #   tests/fuzz/seeds.py --> DIR/seeds/<t>   (from ../shared/testdata + fixtures)
 #   clang -DEW_FUZZ=ON  --> DIR/build/fuzz_<t>
@@ -27,12 +28,14 @@ testdata=${EW_TESTDATA:-$src/../shared/testdata}
 dir=/var/tmp/ew-fuzz
 runs=10000000
 jobs=2
+max_len_all=
 targets=()
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--runs) runs=$2; shift 2 ;;
 	--dir) dir=$2; shift 2 ;;
 	--jobs) jobs=$2; shift 2 ;;
+	--max-len) max_len_all=$2; shift 2 ;;
 	-h|--help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
 	-*) echo "fuzz_long.sh: unknown option $1" >&2; exit 2 ;;
 	*) targets+=("$1"); shift ;;
@@ -56,8 +59,10 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 
 # Inputs longer than this are cut: capture files get 16 KiB (a few dozen
-# packets, and two readers per input), text formats 64 KiB.
+# packets, and two readers per input), text formats 64 KiB; --max-len sets
+# one limit for all (shorter inputs run faster).
 max_len() {
+	[ -n "$max_len_all" ] && { echo "$max_len_all"; return; }
 	case "$1" in
 	pcap) echo 16384 ;;
 	*) echo 65536 ;;
@@ -69,7 +74,7 @@ run_one() {
 	mkdir -p "$dir/corpus/$t" "$dir/artifacts/$t" "$dir/seeds/$t"
 	start=$(date +%s)
 	( cd "$dir/artifacts/$t" &&
-	  nice -n 10 "$dir/build/fuzz_$t" -runs="$runs" -max_len="$(max_len "$t")" \
+	  nice -n 19 "$dir/build/fuzz_$t" -runs="$runs" -max_len="$(max_len "$t")" \
 		-timeout=20 -rss_limit_mb=2560 -print_final_stats=1 \
 		-artifact_prefix="$dir/artifacts/$t/" \
 		"$dir/corpus/$t" "$dir/seeds/$t" ) >"$dir/logs/$t.log" 2>&1 || true

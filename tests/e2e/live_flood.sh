@@ -7,11 +7,11 @@
 #   netns pod A                         host netns (agent)                     netns pod B
 #   eth0 203.0.113.1/24 --- veth $VA ---+--- $BR (bridge, ---+--- veth $VB --- eth0 203.0.113.2/24
 #   client: 100 bytes every 100 ms          no address)                        socat :9000 (sink)
-#   flood: AF_PACKET, 60000 frames:
+#   flood: AF_PACKET, EW_FLOOD_FRAMES frames (60000):
 #     SYNs from 100.64/10 -> :80, UDP -> :1024..
 #
 # The agent runs with --max-flows 4096.  Pod A opens a TCP connection to pod
-# B and sends 100 bytes every 100 ms for 6 s; after 1 s it also sends 60000
+# B and sends 100 bytes every 100 ms for 6 s; after 1 s it also sends 60000 (EW_FLOOD_FRAMES)
 # frames as fast as Python can, each a new 5-tuple (half SYNs from spoofed
 # 100.64.0.0/10 sources that B cannot answer, half UDP datagrams to closed
 # ports).  Only namespaces this test creates carry any of it.
@@ -28,6 +28,11 @@
 #    dropped frames, its payload (IP bytes - 52 per packet, - 8 more for the
 #    SYN's options; TCP timestamps on) is exactly what the client sent.
 #
+# EW_FLOOD_FRAMES (default 60000) sets the number of flood frames and
+# EW_FLOOD_CLIENT_S (default 6) how long the connection runs; the README's
+# figure for a million tuples is
+#   EW_FLOOD_FRAMES=1000000 EW_FLOOD_CLIENT_S=30 EW_BIN=... tests/e2e/live_flood.sh
+#
 # Exit 77 (skip) where the machine cannot create network namespaces.
 set -euo pipefail
 
@@ -43,6 +48,9 @@ command -v socat >/dev/null || fail "socat is not installed (scripts/setup.sh)"
 command -v sqlite3 >/dev/null || fail "sqlite3 is not installed"
 
 CAP=4096
+FRAMES=${EW_FLOOD_FRAMES:-60000}
+CLIENT_S=${EW_FLOOD_CLIENT_S:-6}
+case "$FRAMES$CLIENT_S" in *[!0-9]*) fail "EW_FLOOD_FRAMES and EW_FLOOD_CLIENT_S are whole numbers" ;; esac
 rid=$(printf '%04x' $((RANDOM & 0xffff)))
 NA=ewf${rid}a NB=ewf${rid}b VA=ewf${rid}a VB=ewf${rid}b BR=ewf${rid}br
 tmp=$(mktemp -d)
@@ -107,12 +115,12 @@ done
 	{ cat "$tmp/agent.log"; fail "$VA and $VB not both captured"; }
 
 # --- traffic ----------------------------------------------------------------
-ip netns exec "$NA" python3 - "$tmp/client.out" <<'EOF' &
+ip netns exec "$NA" python3 - "$tmp/client.out" "$CLIENT_S" <<'EOF' &
 import socket, sys, time
 s = socket.create_connection(("203.0.113.2", 9000))
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 port, sent = s.getsockname()[1], 0
-end = time.time() + 6
+end = time.time() + int(sys.argv[2])
 while time.time() < end:
     s.sendall(b"x" * 100)
     sent += 100
@@ -124,7 +132,7 @@ open(sys.argv[1], "w").write(f"{port} {sent}\n")
 EOF
 client=$!
 sleep 1
-ip netns exec "$NA" python3 - "$MAC_A" "$MAC_B" >"$tmp/flood.out" <<'EOF'
+ip netns exec "$NA" python3 - "$MAC_A" "$MAC_B" "$FRAMES" >"$tmp/flood.out" <<'EOF'
 import socket, struct, sys, time
 src_mac = bytes.fromhex(sys.argv[1].replace(":", ""))
 dst_mac = bytes.fromhex(sys.argv[2].replace(":", ""))
@@ -140,7 +148,7 @@ def frame(src, dst, proto, l4):
     return dst_mac + src_mac + b"\x08\x00" + ip + l4
 frames = []
 b = socket.inet_aton("203.0.113.2")
-for i in range(60000):
+for i in range(int(sys.argv[3])):
     if i % 2:
         src = struct.pack("!I", (100 << 24 | 64 << 16) + i)
         tcp = struct.pack("!HHIIBBHHH", 1024 + i % 60000, 80, i, 0, 5 << 4,
