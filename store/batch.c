@@ -271,11 +271,11 @@ static int read_max_flow(sqlite3 *db, int64_t *out, char *err, size_t errlen)
  * name in most rows; a batch of longer text commits earlier. */
 #define TEXT_PER_FLOW 128
 
-int store_batch_init(struct store_batch *b, sqlite3 *db, uint32_t cap,
-		     uint64_t max_flow_id, char *err, size_t errlen)
+/* The arrays that hold a batch's rows (what store_batch_swap_rows swaps). */
+static int alloc_rows(struct store_batch *b, uint32_t cap, char *err,
+		      size_t errlen)
 {
 	uint32_t slots = pow2_at_least(cap * 2);
-	int ret;
 
 	memset(b, 0, sizeof(*b));
 	if (cap == 0 || cap > STORE_BATCH_MAX) {
@@ -303,11 +303,49 @@ int store_batch_init(struct store_batch *b, sqlite3 *db, uint32_t cap,
 	    !b->alert_rows || !b->alert_index) {
 		store_errf(err, errlen, "out of memory for a batch of %u rows",
 			   cap);
-		ret = -ENOMEM;
-		goto err;
+		return -ENOMEM;
 	}
 	b->flow_mask = b->rollup_mask = slots - 1;
 	b->alert_mask = pow2_at_least(b->alerts_cap * 2) - 1;
+	return 0;
+}
+
+int store_batch_init_rows(struct store_batch *b, const struct store_batch *like,
+			  char *err, size_t errlen)
+{
+	int ret = alloc_rows(b, like->cap, err, errlen);
+
+	if (ret < 0) {
+		store_batch_free(b);
+		return ret;
+	}
+	memcpy(b->hash_key, like->hash_key, sizeof(b->hash_key));
+	return 0;
+}
+
+#define SWAP(f) do { __typeof__(a->f) t_ = a->f; a->f = b->f; b->f = t_; } while (0)
+
+void store_batch_swap_rows(struct store_batch *a, struct store_batch *b)
+{
+	SWAP(cap); SWAP(rows); SWAP(coalesced);
+	SWAP(flows); SWAP(nflows); SWAP(sel); SWAP(view); SWAP(nview);
+	SWAP(flow_index); SWAP(flow_mask);
+	SWAP(rollups); SWAP(nrollups); SWAP(rollup_index); SWAP(rollup_mask);
+	SWAP(text); SWAP(text_used); SWAP(text_cap);
+	SWAP(alerts); SWAP(alert_rows); SWAP(nalerts); SWAP(alerts_cap);
+	SWAP(alert_index); SWAP(alert_mask);
+	SWAP(others); SWAP(nothers); SWAP(others_cap);
+}
+
+#undef SWAP
+
+int store_batch_init(struct store_batch *b, sqlite3 *db, uint32_t cap,
+		     uint64_t max_flow_id, char *err, size_t errlen)
+{
+	int ret = alloc_rows(b, cap, err, errlen);
+
+	if (ret < 0)
+		goto err;
 	b->max_flow_id = max_flow_id;
 	ret = ew_random_bytes(b->hash_key, sizeof(b->hash_key));
 	if (ret < 0) {

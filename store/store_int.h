@@ -362,6 +362,12 @@ int store_bulk_register(sqlite3 *db, const struct store_batch *b);
 int store_batch_init(struct store_batch *b, sqlite3 *db, uint32_t cap,
 		     uint64_t max_flow_id, char *err, size_t errlen);
 void store_batch_free(struct store_batch *b);
+/* A batch that only holds rows (no statements): the writer fills it while
+ * the committer commits the other, and store_batch_swap_rows exchanges
+ * their rows.  Same capacity and hash key as `like`. */
+int store_batch_init_rows(struct store_batch *b, const struct store_batch *like,
+			  char *err, size_t errlen);
+void store_batch_swap_rows(struct store_batch *a, struct store_batch *b);
 /* Take `row` (and what it owns; a flow row is read, not kept, so it may be
  * a queue slot).  1 when the batch is full, else 0. */
 int store_batch_add(struct store_batch *b, struct store_row *row);
@@ -432,8 +438,24 @@ struct store {
 	pthread_cond_t cv;
 	uint64_t ticket_done;
 
-	/* Writer thread only. */
+	/* The committer thread commits `batch`, whose statements and batch
+	 * tables live on `db`, while the writer thread fills `fill`; a
+	 * hand-over swaps their rows (writer.c).  `cmu` guards what follows
+	 * it; the writer uses `db` itself (retention, sizes) only while the
+	 * committer is idle. */
 	struct store_batch batch;
+	struct store_batch fill;
+	pthread_t committer;
+	int committer_started;
+	pthread_mutex_t cmu;
+	pthread_cond_t ccv;
+	_Atomic int commit_pending;	/* `batch` holds rows being committed */
+	int commit_stop;
+	int commit_done;		/* a result waits in cres */
+	struct store_batch_result cres;
+	uint64_t commit_rows, commit_coalesced, commit_us;
+
+	/* Writer thread only. */
 	struct store_retention ret;
 	uint64_t batch_first_ns;	/* monotonic: the batch's first row */
 	uint64_t batch_deadline_ns;	/* ... plus batch_ms */

@@ -9,19 +9,27 @@
  * queue slot (a flow row packed, store_int.h) and read by the writer in
  * place, so it is copied once.
  *
- * The writer thread takes rows into a batch and commits it when it holds
- * batch_rows distinct flows (however many rows merged into them), when
- * batch_ms have passed since its first row (up to a second when rows are
- * waiting: see writer_main), or when a marker asks.  The slot of the row
- * that fills a batch is given back before the commit, so producers keep
- * filling the queue while it runs.  Markers (sync, retention)
+ * The writer thread takes rows into a batch and hands it to the committer
+ * thread when it holds batch_rows distinct flows (however many rows merged
+ * into them), when batch_ms have passed since its first row and the
+ * committer is free (up to a second when rows are waiting or a commit runs:
+ * see writer_main), or when a marker asks.  The committer writes the batch
+ * in one transaction while the writer fills the next one, so the queue
+ * keeps draining during a commit (which is most of the store's time) and a
+ * producer waits only when a whole batch has filled before the previous
+ * commit ended: two batches (their rows swapped at each hand-over,
+ * store_batch_swap_rows) instead of a queue deep enough to hold a commit's
+ * worth of rows.  The writer uses the connection itself (retention, the
+ * file's size) only while the committer is idle, and counts each commit's
+ * outcome when it next finds it so.  Markers (sync, retention)
  * travel through the same queue as the rows, so "everything queued before
  * the call" is exactly "everything before the marker"; each carries a
  * ticket, and the writer publishes the last ticket it resolved under `mu`,
  * which waiters watch on `cv`.
  *
  * Errors: a failed commit loses its batch (counted), and writing pauses with
- * an exponential back-off (50 ms doubling to 2 s).  While paused the writer
+ * an exponential back-off (50 ms doubling to 2 s); the batch filled while
+ * the failing commit ran is the first probe.  While paused the writer
  * keeps draining the queue, counting every row it drops, so that a live
  * producer never finds the queue full because of the disk and a blocking
  * (replay) producer never waits for ever; when the back-off ends, the next
@@ -43,6 +51,7 @@
 #define BACKOFF_MAX_NS (2000ull * 1000000)
 #define DRAIN_MAX 256		/* rows taken between two looks at the clock */
 #define BATCH_LATE_NS (1000ull * 1000000)	/* see writer_main */
+#define COMMIT_POLL_MS 2	/* see pop_timeout */
 
 void store_config_defaults(struct store_config *cfg)
 {
@@ -122,22 +131,51 @@ static void pause_writing(struct store *s, const struct store_batch_result *res,
 	s->resume_ns = now + s->backoff_ns;
 }
 
-/* Commit the open batch, if any, and count the outcome. */
-static void flush(struct store *s)
-{
-	struct store_batch *b = &s->batch;
-	struct store_batch_result res;
-	uint64_t t0, us;
+/* ---- the committer thread ------------------------------------------------- */
 
-	if (b->rows == 0)
-		return;
-	t0 = ew_mono_ns();
-	store_batch_commit(b, s->db, &res);
-	us = (ew_mono_ns() - t0) / 1000;
+static void *committer_main(void *arg)
+{
+	struct store *s = arg;
+	struct store_batch_result res;
+	uint64_t t0, rows, coalesced, us;
+
+	pthread_mutex_lock(&s->cmu);
+	for (;;) {
+		while (!s->commit_pending && !s->commit_stop)
+			pthread_cond_wait(&s->ccv, &s->cmu);
+		if (!s->commit_pending)
+			break;
+		pthread_mutex_unlock(&s->cmu);
+		rows = s->batch.rows;
+		coalesced = s->batch.coalesced;
+		t0 = ew_mono_ns();
+		store_batch_commit(&s->batch, s->db, &res);
+		us = (ew_mono_ns() - t0) / 1000;
+		store_batch_clear(&s->batch);
+		pthread_mutex_lock(&s->cmu);
+		s->cres = res;
+		s->commit_rows = rows;
+		s->commit_coalesced = coalesced;
+		s->commit_us = us;
+		s->commit_done = 1;
+		s->commit_pending = 0;
+		pthread_cond_broadcast(&s->ccv);
+	}
+	pthread_mutex_unlock(&s->cmu);
+	return NULL;
+}
+
+/* Count the outcome of the commit that has finished (writer thread, the
+ * committer idle). */
+static void settle(struct store *s, const struct store_batch_result *r,
+		   uint64_t rows, uint64_t coalesced, uint64_t us)
+{
+	struct store_batch_result res = *r;
+
 	if (res.rc == SQLITE_OK) {
 		count(&s->written, res.written);
 		count(&s->dropped_invalid, res.invalid);
-		count(&s->coalesced, b->coalesced);
+		count(&s->coalesced, coalesced);
 		count(&s->batches, 1);
 		set(&s->last_commit_us, us);
 		if (us > get(&s->max_commit_us))
@@ -156,9 +194,57 @@ static void flush(struct store *s)
 		    s->ret.phase == STORE_RET_IDLE)
 			store_retention_begin(s);
 	} else {
-		pause_writing(s, &res, b->rows);
+		pause_writing(s, &res, rows);
 	}
-	store_batch_clear(b);
+}
+
+/*
+ * With `wait`, until the committer is idle; then count what it finished, if
+ * anything.  Returns 1 when it is idle (`db` is the writer's to use).
+ */
+static int committer_idle(struct store *s, int wait)
+{
+	struct store_batch_result res = {0};
+	uint64_t rows = 0, coalesced = 0, us = 0;
+	int idle, done;
+
+	pthread_mutex_lock(&s->cmu);
+	while (wait && s->commit_pending)
+		pthread_cond_wait(&s->ccv, &s->cmu);
+	idle = !s->commit_pending;
+	done = s->commit_done;
+	if (done) {
+		res = s->cres;
+		rows = s->commit_rows;
+		coalesced = s->commit_coalesced;
+		us = s->commit_us;
+		s->commit_done = 0;
+	}
+	pthread_mutex_unlock(&s->cmu);
+	if (done)
+		settle(s, &res, rows, coalesced, us);
+	return idle;
+}
+
+/* Hand the rows filled so far to the committer (waiting for it to finish
+ * the previous batch first) and start filling an empty batch. */
+static void hand_over(struct store *s)
+{
+	if (s->fill.rows == 0)
+		return;
+	committer_idle(s, 1);
+	store_batch_swap_rows(&s->batch, &s->fill);
+	pthread_mutex_lock(&s->cmu);
+	s->commit_pending = 1;
+	pthread_cond_signal(&s->ccv);
+	pthread_mutex_unlock(&s->cmu);
+}
+
+/* Commit everything taken so far and count the outcome. */
+static void flush(struct store *s)
+{
+	hand_over(s);
+	committer_idle(s, 1);
 }
 
 /* Run a retention pass to its end (store_run_retention). */
@@ -198,12 +284,12 @@ static int take(struct store *s, struct store_row *row)
 		s->lost_in_pause++;
 		return 0;
 	}
-	if (s->batch.rows == 0) {
+	if (s->fill.rows == 0) {
 		s->batch_first_ns = ew_mono_ns();
 		s->batch_deadline_ns = s->batch_first_ns +
 				       (uint64_t)s->cfg.batch_ms * 1000000;
 	}
-	return store_batch_add(&s->batch, row);
+	return store_batch_add(&s->fill, row);
 }
 
 /* How long the next pop may wait, in ms. */
@@ -211,7 +297,11 @@ static int pop_timeout(struct store *s, uint64_t now)
 {
 	uint64_t until;
 
-	if (s->batch.rows)
+	/* A commit running: look again soon to count it when it is done,
+	 * and to hand over a batch whose time has come. */
+	if (s->commit_pending)
+		return COMMIT_POLL_MS;
+	if (s->fill.rows)
 		until = s->batch_deadline_ns;
 	else if (s->paused)
 		return 1000;	/* nothing to do but drop what comes */
@@ -247,22 +337,24 @@ static void *writer_main(void *arg)
 				ew_queue_advance(&s->q);
 			}
 			if (full)
-				flush(s);
+				hand_over(s);
 		} else if (rc == -EPIPE) {
 			flush(s);
 			break;
 		}
 		now = ew_mono_ns();
-		/* Past its deadline a batch is committed once the queue is
-		 * drained; while rows still wait, the writer is behind, and
-		 * committing smaller batches (each a write of every page it
-		 * touched, and every flow in two batches written twice) would
-		 * only put it further behind: then up to BATCH_LATE_NS. */
-		if (s->batch.rows && now >= s->batch_deadline_ns &&
-		    (ew_queue_front(&s->q) == NULL ||
+		/* Past its deadline a batch is handed over once the queue is
+		 * drained and the committer is free; while rows still wait or
+		 * a commit runs, the writer is behind, and committing smaller
+		 * batches (each a write of every page it touched, and every
+		 * flow in two batches written twice) would only put it further
+		 * behind: then up to BATCH_LATE_NS. */
+		if (s->fill.rows && now >= s->batch_deadline_ns &&
+		    ((ew_queue_front(&s->q) == NULL && committer_idle(s, 0)) ||
 		     now - s->batch_first_ns >= BATCH_LATE_NS))
-			flush(s);
-		if (s->batch.rows || s->paused)
+			hand_over(s);
+		/* Retention and sizes use `db`: only with the committer idle. */
+		if (!committer_idle(s, 0) || s->fill.rows || s->paused)
 			continue;
 		if (s->ret.phase == STORE_RET_IDLE && now >= s->next_check_ns) {
 			s->next_check_ns = now + (uint64_t)s->cfg.retention_check_ms *
@@ -332,6 +424,8 @@ struct store *store_open(const struct store_config *cfg, char *err,
 	pthread_mutex_init(&s->pmu, NULL);
 	pthread_mutex_init(&s->mu, NULL);
 	pthread_cond_init(&s->cv, NULL);
+	pthread_mutex_init(&s->cmu, NULL);
+	pthread_cond_init(&s->ccv, NULL);
 	if (!s->path_copy) {
 		store_errf(err, errlen, "store: out of memory");
 		goto err;
@@ -348,6 +442,7 @@ struct store *store_open(const struct store_config *cfg, char *err,
 	if (query_next_id(s->db, &s->next_flow_id, msg, sizeof(msg)) < 0 ||
 	    store_batch_init(&s->batch, s->db, s->cfg.batch_rows,
 			     s->next_flow_id - 1, msg, sizeof(msg)) < 0 ||
+	    store_batch_init_rows(&s->fill, &s->batch, msg, sizeof(msg)) < 0 ||
 	    store_retention_init(&s->ret, s->db, msg, sizeof(msg)) < 0) {
 		store_errf(err, errlen, "%s: %s", s->cfg.path, msg);
 		goto err;
@@ -363,6 +458,12 @@ struct store *store_open(const struct store_config *cfg, char *err,
 	 * start by deleting. */
 	s->next_check_ns = ew_mono_ns() +
 			   (uint64_t)s->cfg.retention_check_ms * 1000000;
+	if (pthread_create(&s->committer, NULL, committer_main, s) != 0) {
+		store_errf(err, errlen, "store: cannot start the committer thread");
+		goto err;
+	}
+	s->committer_started = 1;
+	pthread_setname_np(s->committer, "ew-commit");
 	if (pthread_create(&s->thread, NULL, writer_main, s) != 0) {
 		store_errf(err, errlen, "store: cannot start the writer thread");
 		goto err;
@@ -391,6 +492,15 @@ int store_close(struct store *s)
 		if (s->paused)
 			ret = -EIO;
 	}
+	if (s->committer_started) {
+		/* The writer flushed before it stopped: nothing is pending. */
+		pthread_mutex_lock(&s->cmu);
+		s->commit_stop = 1;
+		pthread_cond_signal(&s->ccv);
+		pthread_mutex_unlock(&s->cmu);
+		pthread_join(s->committer, NULL);
+	}
+	store_batch_free(&s->fill);
 	store_batch_free(&s->batch);
 	store_retention_free(&s->ret);
 	if (s->db) {
@@ -405,6 +515,8 @@ int store_close(struct store *s)
 	ew_queue_destroy(&s->q);
 	pthread_cond_destroy(&s->cv);
 	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->ccv);
+	pthread_mutex_destroy(&s->cmu);
 	pthread_mutex_destroy(&s->pmu);
 	free(s->path_copy);
 	free(s);
