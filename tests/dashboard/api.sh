@@ -316,6 +316,12 @@ EOF
 # ---- limits --------------------------------------------------------------------------
 long=$(python3 -c 'print("a" * 5000)')
 check "a request target over 4096 bytes is 414" [ "$(status "$B/api/flows?name=$long")" = 414 ]
+bighdr=$(python3 -c 'print("a" * 100000)')
+check "100 KB of headers is 431 (header space per connection is bounded)" \
+	[ "$(status "$B/api/alerts" -H "X-Big: $bighdr")" = 431 ]
+check "100 KB of cookies is 431" \
+	[ "$(status "$B/api/alerts" -H "Cookie: $(python3 -c 'print("a=b; " * 20000)')")" = 431 ]
+check "...and the server still answers" [ "$(status "$B/api/session")" = 200 ]
 check "a POST body over 4096 bytes is 413" [ "$(status "$B/login" -X POST --data-binary "@$EW_SOURCE/dashboard/ui/app.css")" = 413 ]
 check "a chunked POST body over 4096 bytes is 413" [ "$(status "$B/login" -X POST -H 'Transfer-Encoding: chunked' --data-binary "@$EW_SOURCE/dashboard/ui/app.css")" = 413 ]
 check "a GET with a body is answered once" [ "$(status "$B/api/session" -X GET --data-binary 'hello')" = 200 ]
