@@ -21,9 +21,15 @@
 # Usage: bench/live.sh [EGRESSWATCH_BINARY]   (default: build/egresswatch;
 #        build it with -DCMAKE_BUILD_TYPE=Release)
 # Environment: DURATION (10), IDLE (30), N_VETH (200), UDP_RATE (empty: TCP;
-#        e.g. 4.8G: a UDP stream of 1472-byte datagrams at that rate instead),
+#        e.g. 4.8G: a UDP stream of 1472-byte datagrams at that rate instead;
+#        0: as fast as iperf3 sends), UDP_LEN (1472): the datagrams' size,
 #        BUFFER (empty: the agent's default ring size; else its --buffer-size).
-#        STREAMS (1): parallel TCP streams.
+#        STREAMS (1): parallel TCP streams.  PKTGEN=1: instead of iperf3,
+#        bench/pktgen (built beside the binary) sends UDP frames of UDP_LEN
+#        (default there 18: 64-byte frames) from pod A's eth0 to pod B, as
+#        fast as one core can, on 64 source ports.  ONE_IF=1: the agent captures
+#        $VA only (--exclude $VB), the same frames as tcpdump, so that the CPU
+#        figures compare like with like; by default it captures both veths.
 # Needs root, iproute2, iperf3, tcpdump, ethtool (scripts/setup.sh).  Every
 # name carries a per-run suffix; everything is removed on exit.  Traffic
 # stays inside the namespaces the script creates (198.18.0.0/15, the
@@ -38,6 +44,9 @@ N_VETH=${N_VETH:-200}
 UDP_RATE=${UDP_RATE:-}
 BUFFER=${BUFFER:-}
 STREAMS=${STREAMS:-1}
+UDP_LEN_SET=${UDP_LEN:-}
+UDP_LEN=${UDP_LEN:-1472}
+ONE_IF=${ONE_IF:-}
 ring=()
 [ -n "$BUFFER" ] && ring=(--buffer-size "$BUFFER")
 [ -x "$BIN" ] || { echo "live.sh: no binary at $BIN" >&2; exit 2; }
@@ -104,7 +113,9 @@ done
 ip netns exec "$NB" iperf3 -s -1 -B 198.18.0.2 >/dev/null 2>&1 &
 pids+=($!)
 
-"$BIN" run "${ring[@]}" --db "$tmp/flows.db" --status-file "$tmp/status.json" \
+only=()
+[ -n "$ONE_IF" ] && only=(--exclude "$VB")
+"$BIN" run "${ring[@]}" "${only[@]}" --db "$tmp/flows.db" --status-file "$tmp/status.json" \
 	>"$tmp/agent.log" 2>&1 &
 agent=$!
 pids+=($agent)
@@ -113,7 +124,7 @@ td=$!
 pids+=($td)
 for _ in $(seq 100); do
 	[ -f "$tmp/status.json" ] &&
-		[ "$(json_get "$tmp/status.json" "sum(1 for i in s['interfaces'] if i['name'] in ('$VA','$VB') and i['state']=='capturing')")" = 2 ] &&
+		[ "$(json_get "$tmp/status.json" "sum(1 for i in s['interfaces'] if i['name'] in ('$VA','$VB') and i['state']=='capturing')")" = "$([ -n "$ONE_IF" ] && echo 1 || echo 2)" ] &&
 		break
 	sleep 0.1
 done
@@ -122,8 +133,13 @@ sleep 1
 a0=$(cpu_ticks "$agent") t0=$(cpu_ticks "$td")
 p0=$(($(sysctr "$VA" rx_packets) + $(sysctr "$VA" tx_packets)))
 w0=$(date +%s.%N)
-if [ -n "$UDP_RATE" ]; then
-	ip netns exec "$NA" iperf3 -c 198.18.0.2 -u -b "$UDP_RATE" -l 1472 -t "$DURATION" >"$tmp/iperf.log"
+if [ -n "${PKTGEN:-}" ]; then
+	mac_b=$(ip -n "$NB" -br link show eth0 | awk '{print $3}')
+	mac_a=$(ip -n "$NA" -br link show eth0 | awk '{print $3}')
+	ip netns exec "$NA" "$(dirname "$BIN")/pktgen" eth0 "$mac_a" "$mac_b" \
+		198.18.0.1 198.18.0.2 "$DURATION" "${UDP_LEN_SET:-18}" >"$tmp/iperf.log"
+elif [ -n "$UDP_RATE" ]; then
+	ip netns exec "$NA" iperf3 -c 198.18.0.2 -u -b "$UDP_RATE" -l "$UDP_LEN" -t "$DURATION" >"$tmp/iperf.log"
 else
 	ip netns exec "$NA" iperf3 -c 198.18.0.2 -P "$STREAMS" -t "$DURATION" >"$tmp/iperf.log"
 fi
@@ -139,10 +155,14 @@ ew_drop=$(json_get "$tmp/status.json" "next(i['kernel_drops'] for i in s['interf
 td_recv=$(awk '/received by filter/ {print $1}' "$tmp/tcpdump.err")
 td_drop=$(awk '/dropped by kernel/ {print $1}' "$tmp/tcpdump.err")
 frames=$((p1 - p0))
-rate=$(grep -E 'sender$' "$tmp/iperf.log" | tail -1 | grep -oE '[0-9.]+ [KMG]?bits/sec')
+rate=$(grep -E 'sender$' "$tmp/iperf.log" | tail -1 | grep -oE '[0-9.]+ [KMG]?bits/sec' || true)
 
 echo
-echo "-- throughput: $([ -n "$UDP_RATE" ] && echo "UDP at $UDP_RATE" || echo TCP), 1514-byte frames, ${DURATION} s, iperf3 sender $rate"
+if [ -n "${PKTGEN:-}" ]; then
+	echo "-- throughput: pktgen, $((${UDP_LEN_SET:-18} + 42))-byte UDP frames, ${DURATION} s: $(cat "$tmp/iperf.log")"
+else
+	echo "-- throughput: $([ -n "$UDP_RATE" ] && echo "UDP at $UDP_RATE, $((UDP_LEN + 42))" || echo "TCP, 1514")-byte frames, ${DURATION} s, iperf3 sender $rate"
+fi
 printf '   frames across %s: %d in %.1f s = %.0f frames/s (both directions)\n' \
 	"$VA" "$frames" "$secs" "$(calc "$frames / $secs")"
 printf '   %-34s %14s %14s %10s\n' "" "received" "kernel drops" "CPU"
@@ -151,7 +171,11 @@ printf '   %-34s %14s %14s %9s%%\n' "egresswatch run (ring ${BUFFER:-2M})" \
 printf '   %-34s %14s %14s %9s%%\n' "tcpdump -i $VA -w /dev/null" \
 	"$td_recv" "$td_drop" "$(pct $((t1 - t0)) "$secs")"
 echo "   (received counts since each tool opened $VA, so slightly more than the frames above;"
-echo "    egresswatch also captured $VB: the same frames again, in the same CPU figure)"
+if [ -n "$ONE_IF" ]; then
+	echo "    egresswatch captured $VA only, as tcpdump)"
+else
+	echo "    egresswatch also captured $VB: the same frames again, in the same CPU figure)"
+fi
 kill -TERM "$agent"
 wait "$agent" 2>/dev/null || true
 
