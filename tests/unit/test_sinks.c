@@ -488,7 +488,9 @@ static void test_receiver_down(void)
 			worst = dt;
 	}
 	printf("    sink_submit: worst %.1f us\n", (double)worst / 1000.0);
-	CHECK(worst < 1 * MS);
+	/* Below the 50 ms back-off a submit would wait out if it waited for
+	 * the sender; microseconds is the figure, not the pass mark. */
+	CHECK(worst < 40 * MS);
 	/* 8 queued x 3 attempts, 50+100 ms apart: about 1.2 s. */
 	for (int t = 0; t < 500; t++) {
 		sink_get_stats(s, &st);
@@ -651,7 +653,12 @@ out:
 }
 
 /* The sender is stuck writing to a pipe nobody reads: the submit queue
- * fills, and sink_submit() still returns at once, counting the drops. */
+ * fills, and sink_submit() still returns, counting the drops.  Nothing
+ * reads the fifo until the loop is over, so a submit that waited for the
+ * sender would never return; the time bound only catches a submit that
+ * waits for some timeout (drain_ms is 2 s here).  Per-call latency is a
+ * figure printed, not a pass mark: on a loaded 2-core machine one call
+ * can be descheduled for a millisecond or more. */
 static void test_submit_never_blocks(void)
 {
 	char fifo[64];
@@ -672,7 +679,7 @@ static void test_submit_never_blocks(void)
 	sp[0] = spec(SINK_JSON, fifo);
 	sink_config_defaults(&c);
 	c.queue_len = 64;
-	c.drain_ms = 100;
+	c.drain_ms = 2000;
 	s = open_sinks(&c, sp, 1);
 	if (!s)
 		goto out;
@@ -688,7 +695,7 @@ static void test_submit_never_blocks(void)
 	}
 	printf("    2000 submits into a stuck sender: worst %.1f us, %llu refused\n",
 	       (double)worst / 1000.0, (unsigned long long)full);
-	CHECK(worst < 1 * MS);
+	CHECK(worst < 500 * MS);
 	sink_get_stats(s, &st);
 	CHECK(st.dropped_queue_full > 1000);
 	CHECK_EQ_U(st.dropped_queue_full, full);
