@@ -94,13 +94,13 @@
  * snaplen).  Where it would reject, it jumps to the second, which passes the
  * rest of IPv4/IPv6 with HEADER_SNAPLEN: everything else is decoded from its
  * headers only (flow bytes come from the IP length fields, not from what was
- * captured), so bulk TCP costs the ring and the copy 512 bytes a packet, not
+ * captured), so bulk TCP costs the ring and the copy 256 bytes a packet, not
  * 1514 or a 64 KiB GSO segment.  Both also match inside 802.1Q tags (on
  * Linux a received tag is already in the skb's metadata; libpcap's "vlan"
  * checks there).  Non-Ethernet links (tun devices: DLT_RAW) have no VLANs
  * and reject the keyword.
  */
-#define HEADER_SNAPLEN 512	/* Ethernet, 2 tags, tunnels, IPv6 ext headers */
+#define HEADER_SNAPLEN 256	/* Ethernet, 2 tags, tunnels, IPv6 ext headers */
 #define MAX_BPF_INSNS 4096	/* BPF_MAXINSNS of linux/filter.h */
 #define DNS_ETH "udp port 53 or tcp port 53 or (vlan and (udp port 53 or tcp port 53))"
 #define DNS_IP "udp port 53 or tcp port 53"

@@ -135,7 +135,7 @@ static void usage(FILE *out)
 		"  --exclude GLOB       never capture interfaces matching GLOB; repeat\n"
 		"  --buffer-size SIZE   kernel ring per interface (default 2M; 256k..1G)\n"
 		"  --snaplen N          bytes kept of DNS packets (default %d);\n"
-		"                       others keep their headers (512 bytes)\n"
+		"                       others keep their first 256 bytes (headers)\n"
 		"  --max-flows N        flow table cap (default 262144)\n"
 		"  --policy FILE        policy or NetworkPolicy file; repeat for more\n"
 		"                       (default: the built-in policy, docs/policy.md)\n"
