@@ -13,18 +13,21 @@
  *
  * Samples of one family must be contiguous in the format, and an array
  * interleaves them, so they are collected, sorted by name (stably), then
- * written.  The input is the agent's, but it is parsed as strictly as any
- * outside input: depth, sample count and name lengths are capped, and a
- * malformed object writes nothing.
+ * written.  The input is the agent's, but it is treated as outside input:
+ * jansson parses it (anything that is not one JSON object writes nothing),
+ * and the levels turned into names, the sample count and the lengths of
+ * names and label values are capped.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "dash_int.h"
 
-#define PJ_DEPTH_MAX 8
+#define PJ_LEVELS 3		/* object levels turned into names */
 #define PJ_SAMPLES_MAX 20000
 #define PJ_NAME_MAX 128
 #define PJ_LABEL_MAX 192
@@ -38,79 +41,51 @@ struct sample {
 };
 
 struct pj {
-	const char *p;
-	size_t len, off;
-	const char *err;
 	struct sample *s;
 	size_t n;
 };
 
-static void ws(struct pj *j)
+/* A number as Prometheus text: integers exactly, other reals in the
+ * shortest form that reads back as the same double. */
+static void number_text(double d, char *out, size_t outlen)
 {
-	while (j->off < j->len && strchr(" \t\r\n", j->p[j->off]) &&
-	       j->p[j->off])
-		j->off++;
+	snprintf(out, outlen, "%.15g", d);
+	if (strtod(out, NULL) != d)
+		snprintf(out, outlen, "%.17g", d);
 }
 
-/* A string into out (cut to outlen; escapes kept simple: \uXXXX as '?'). */
-static void str(struct pj *j, char *out, size_t outlen)
+/* A label value: cut to fit on a UTF-8 character boundary, control
+ * characters as spaces (names of interfaces and workloads have none). */
+static void label_text(const char *in, char *out, size_t outlen)
 {
 	size_t o = 0;
 
-	if (j->off >= j->len || j->p[j->off] != '"') {
-		j->err = "expected a string";
-		return;
-	}
-	j->off++;
-	while (j->off < j->len && j->p[j->off] != '"') {
-		char c = j->p[j->off++];
-
-		if (c == '\\') {
-			if (j->off >= j->len) {
-				j->err = "truncated escape";
-				return;
-			}
-			c = j->p[j->off++];
-			if (c == 'u') {
-				if (j->len - j->off < 4) {
-					j->err = "truncated escape";
-					return;
-				}
-				j->off += 4;
-				c = '?';
-			} else if (c == 'n' || c == 't' || c == 'r' ||
-				   c == 'b' || c == 'f') {
-				c = ' ';
-			}
-		}
-		if ((unsigned char)c < 0x20) {
-			j->err = "control character";
-			return;
-		}
-		if (o + 1 < outlen)
-			out[o++] = c;
-	}
-	if (j->off >= j->len) {
-		j->err = "unterminated string";
-		return;
-	}
-	j->off++;
+	for (; in[o] && o + 1 < outlen; o++)
+		out[o] = (unsigned char)in[o] < 0x20 ? ' ' : in[o];
+	if (in[o])
+		while (o > 0 && ((unsigned char)out[o] & 0xC0) == 0x80)
+			o--;
 	out[o] = '\0';
 }
 
-static void add(struct pj *j, const char *name, const char *lname,
-		const char *lval, const char *v, size_t vlen)
+/* Numbers and booleans become samples; strings and nulls do not. */
+static void scalar(struct pj *j, const char *name, const char *lname,
+		   const char *lval, const json_t *v)
 {
 	struct sample *s;
 
-	if (j->n >= PJ_SAMPLES_MAX || vlen >= sizeof(s->value))
+	if (!json_is_number(v) && !json_is_boolean(v))
+		return;
+	if (j->n >= PJ_SAMPLES_MAX)
 		return;
 	s = &j->s[j->n];
 	snprintf(s->name, sizeof(s->name), "%s", name);
 	snprintf(s->label_name, sizeof(s->label_name), "%s", lname ? lname : "");
 	snprintf(s->label, sizeof(s->label), "%s", lval ? lval : "");
-	memcpy(s->value, v, vlen);
-	s->value[vlen] = '\0';
+	if (json_is_boolean(v))
+		snprintf(s->value, sizeof(s->value), "%d", json_is_true(v));
+	else
+		number_text(json_number_value(v), s->value, sizeof(s->value));
 	s->seq = j->n++;
 }
 
@@ -131,257 +106,57 @@ static void join(char *out, size_t outlen, const char *prefix, const char *key)
 	out[o] = '\0';
 }
 
-static void skip_value(struct pj *j, int depth);
+static void object(struct pj *j, const json_t *obj, const char *prefix,
+		   int depth, const char *lname, const char *lval);
 
-/* A scalar at `name` (with an optional label): numbers and booleans become
- * samples, the rest is skipped. */
-static void scalar(struct pj *j, const char *name, const char *lname,
-		   const char *lval)
+/* An array of objects: one label value per element, from its "name"
+ * string, else its index.  Other elements are not samples. */
+static void array(struct pj *j, const char *key, const json_t *arr, int depth)
 {
-	char tmp[8];
-	size_t s = j->off;
-
-	ws(j);
-	if (j->off >= j->len) {
-		j->err = "expected a value";
-		return;
-	}
-	switch (j->p[j->off]) {
-	case '"':
-		str(j, tmp, sizeof(tmp));
-		return;
-	case 't':
-		if (j->len - j->off >= 4 && memcmp(j->p + j->off, "true", 4) == 0) {
-			j->off += 4;
-			add(j, name, lname, lval, "1", 1);
-		} else {
-			j->err = "bad literal";
-		}
-		return;
-	case 'f':
-		if (j->len - j->off >= 5 && memcmp(j->p + j->off, "false", 5) == 0) {
-			j->off += 5;
-			add(j, name, lname, lval, "0", 1);
-		} else {
-			j->err = "bad literal";
-		}
-		return;
-	case 'n':
-		if (j->len - j->off >= 4 && memcmp(j->p + j->off, "null", 4) == 0)
-			j->off += 4;
-		else
-			j->err = "bad literal";
-		return;
-	}
-	s = j->off;
-	while (j->off < j->len && strchr("0123456789+-.eE", j->p[j->off]) &&
-	       j->p[j->off])
-		j->off++;
-	if (j->off == s) {
-		j->err = "expected a value";
-		return;
-	}
-	add(j, name, lname, lval, j->p + s, j->off - s);
-}
-
-static void object(struct pj *j, const char *prefix, int depth,
-		   const char *lname, const char *lval);
-
-/* An array of objects: one label value per element. */
-static void array(struct pj *j, const char *key, int depth)
-{
-	char prefix[PJ_NAME_MAX], lname[32];
-	size_t idx = 0, kl = strlen(key);
+	char prefix[PJ_NAME_MAX], lname[32], lval[PJ_LABEL_MAX];
+	size_t idx, kl = strlen(key);
+	const json_t *el;
 
 	/* "interfaces" -> metric "interface_*", label "interface". */
 	snprintf(lname, sizeof(lname), "%.*s", (int)(kl > 1 && key[kl - 1] == 's' ?
 						     kl - 1 : kl), key);
 	join(prefix, sizeof(prefix), "egresswatch", lname);
-	j->off++;
-	ws(j);
-	if (j->off < j->len && j->p[j->off] == ']') {
-		j->off++;
-		return;
-	}
-	while (!j->err) {
-		ws(j);
-		if (j->off < j->len && j->p[j->off] == '{') {
-			/* Find the element's name first: a second pass over
-			 * the same bytes, bounded by the element. */
-			char lval[PJ_LABEL_MAX];
-			size_t start = j->off;
-			struct pj look = *j;
-			size_t n0 = j->n;
+	json_array_foreach(arr, idx, el) {
+		const json_t *nm = json_object_get(el, "name");
 
+		if (!json_is_object(el))
+			continue;
+		if (json_is_string(nm))
+			label_text(json_string_value(nm), lval, sizeof(lval));
+		else
 			snprintf(lval, sizeof(lval), "%zu", idx);
-			look.n = PJ_SAMPLES_MAX;	/* collect nothing */
-			look.off++;
-			while (!look.err) {
-				char k[64];
-
-				ws(&look);
-				if (look.off < look.len && look.p[look.off] == '}')
-					break;
-				str(&look, k, sizeof(k));
-				ws(&look);
-				if (look.err || look.off >= look.len ||
-				    look.p[look.off] != ':')
-					break;
-				look.off++;
-				ws(&look);
-				if (strcmp(k, "name") == 0 && look.off < look.len &&
-				    look.p[look.off] == '"') {
-					str(&look, lval, sizeof(lval));
-					break;
-				}
-				skip_value(&look, depth + 1);
-				ws(&look);
-				if (look.off < look.len && look.p[look.off] == ',')
-					look.off++;
-				else
-					break;
-			}
-			j->off = start;
-			j->n = n0;
-			object(j, prefix, depth + 1, lname, lval);
-		} else {
-			skip_value(j, depth + 1);
-		}
-		idx++;
-		ws(j);
-		if (j->off < j->len && j->p[j->off] == ',') {
-			j->off++;
-			continue;
-		}
-		if (j->off < j->len && j->p[j->off] == ']') {
-			j->off++;
-			return;
-		}
-		j->err = "expected ',' or ']'";
+		object(j, el, prefix, depth + 1, lname, lval);
 	}
 }
 
-static void object(struct pj *j, const char *prefix, int depth,
-		   const char *lname, const char *lval)
+static void object(struct pj *j, const json_t *obj, const char *prefix,
+		   int depth, const char *lname, const char *lval)
 {
-	if (depth > PJ_DEPTH_MAX) {
-		j->err = "nested too deep";
-		return;
-	}
-	if (j->off >= j->len || j->p[j->off] != '{') {
-		j->err = "expected an object";
-		return;
-	}
-	j->off++;
-	ws(j);
-	if (j->off < j->len && j->p[j->off] == '}') {
-		j->off++;
-		return;
-	}
-	while (!j->err) {
-		char key[64], name[PJ_NAME_MAX];
+	const char *key;
+	const json_t *v;
 
-		ws(j);
-		str(j, key, sizeof(key));
-		ws(j);
-		if (j->err || j->off >= j->len || j->p[j->off] != ':') {
-			j->err = j->err ? j->err : "expected ':'";
-			return;
-		}
-		j->off++;
-		ws(j);
-		join(name, sizeof(name), prefix, key);
-		if (j->off >= j->len) {
-			j->err = "expected a value";
-			return;
-		}
+	json_object_foreach((json_t *)obj, key, v) {
+		char name[PJ_NAME_MAX];
+
 		if (depth == 0 && (strcmp(key, "dashboard") == 0 ||
-				   strcmp(key, "db") == 0)) {
-			skip_value(j, depth + 1);
-		} else if (j->p[j->off] == '{') {
-			if (depth < 3)
-				object(j, name, depth + 1, lname, lval);
-			else
-				skip_value(j, depth + 1);
-		} else if (j->p[j->off] == '[') {
-			if (!lname && depth < 3)
-				array(j, key, depth + 1);
-			else
-				skip_value(j, depth + 1);
-		} else {
-			scalar(j, name, lname, lval);
-		}
-		ws(j);
-		if (j->off < j->len && j->p[j->off] == ',') {
-			j->off++;
+				   strcmp(key, "db") == 0))
 			continue;
+		join(name, sizeof(name), prefix, key);
+		if (json_is_object(v)) {
+			if (depth < PJ_LEVELS)
+				object(j, v, name, depth + 1, lname, lval);
+		} else if (json_is_array(v)) {
+			if (!lname && depth < PJ_LEVELS)
+				array(j, key, v, depth + 1);
+		} else {
+			scalar(j, name, lname, lval, v);
 		}
-		if (j->off < j->len && j->p[j->off] == '}') {
-			j->off++;
-			return;
-		}
-		j->err = "expected ',' or '}'";
 	}
-}
-
-static void skip_value(struct pj *j, int depth)
-{
-	char tmp[4];
-
-	ws(j);
-	if (depth > PJ_DEPTH_MAX * 2) {
-		j->err = "nested too deep";
-		return;
-	}
-	if (j->off >= j->len) {
-		j->err = "expected a value";
-		return;
-	}
-	if (j->p[j->off] == '{' || j->p[j->off] == '[') {
-		char close = j->p[j->off] == '{' ? '}' : ']';
-		int obj = close == '}';
-
-		j->off++;
-		ws(j);
-		if (j->off < j->len && j->p[j->off] == close) {
-			j->off++;
-			return;
-		}
-		while (!j->err) {
-			ws(j);
-			if (obj) {
-				str(j, tmp, sizeof(tmp));
-				ws(j);
-				if (j->err || j->off >= j->len ||
-				    j->p[j->off] != ':') {
-					j->err = j->err ? j->err : "expected ':'";
-					return;
-				}
-				j->off++;
-			}
-			skip_value(j, depth + 1);
-			ws(j);
-			if (j->off < j->len && j->p[j->off] == ',') {
-				j->off++;
-				continue;
-			}
-			if (j->off < j->len && j->p[j->off] == close) {
-				j->off++;
-				return;
-			}
-			j->err = "expected ',' or the end";
-		}
-		return;
-	}
-	if (j->p[j->off] == '"') {
-		str(j, tmp, sizeof(tmp));
-		return;
-	}
-	size_t n = j->n;
-
-	j->n = PJ_SAMPLES_MAX;	/* parse it, keep nothing */
-	scalar(j, "", NULL, NULL);
-	j->n = n;
 }
 
 void dash_prom_label(struct ew_buf *out, const char *s)
@@ -410,17 +185,23 @@ static int sample_cmp(const void *a, const void *b)
 
 int dash_prom_from_json(struct ew_buf *out, const char *json, size_t len)
 {
-	struct pj j = {.p = json, .len = len};
+	struct pj j = {0};
+	json_t *root;
 
-	j.s = calloc(PJ_SAMPLES_MAX, sizeof(*j.s));
-	if (!j.s)
-		return -ENOMEM;
-	ws(&j);
-	object(&j, "egresswatch", 0, NULL, NULL);
-	if (j.err) {
-		free(j.s);
+	/* Integers as doubles: a counter past 2^63 must not make the whole
+	 * object unreadable (Prometheus values are doubles anyway). */
+	root = json_loadb(json, len, JSON_DECODE_INT_AS_REAL, NULL);
+	if (!json_is_object(root)) {
+		json_decref(root);
 		return -EINVAL;
 	}
+	j.s = calloc(PJ_SAMPLES_MAX, sizeof(*j.s));
+	if (!j.s) {
+		json_decref(root);
+		return -ENOMEM;
+	}
+	object(&j, root, "egresswatch", 0, NULL, NULL);
+	json_decref(root);
 	qsort(j.s, j.n, sizeof(*j.s), sample_cmp);
 	for (size_t i = 0; i < j.n; i++) {
 		const struct sample *s = &j.s[i];

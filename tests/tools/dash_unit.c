@@ -134,6 +134,21 @@ static void test_prom(void)
 	CHECK("prom: not an object writes nothing",
 	      dash_prom_from_json(&b, "[1]", 3) == -EINVAL && b.len == 0);
 	ew_buf_reset(&b);
+	in = "{\"big\":123456789012345678901234,\"ratio\":0.1,"
+	     "\"interfaces\":[{\"name\":\"caf\\u00e9\\u0001\",\"received\":2},"
+	     "{\"received\":3},7]}";
+	CHECK("prom: integers past 2^63 and fractions are still samples",
+	      dash_prom_from_json(&b, in, strlen(in)) == 0 &&
+	      strstr(b.data, "\negresswatch_big 1.2345678901234569e+23\n") &&
+	      strstr(b.data, "\negresswatch_ratio 0.1\n"));
+	CHECK("prom: label values are UTF-8, control characters as spaces",
+	      strstr(b.data, "{interface=\"caf\xc3\xa9 \"} 2\n"));
+	CHECK("prom: an element without a name is labelled by its index",
+	      strstr(b.data, "{interface=\"1\"} 3\n"));
+	ew_buf_reset(&b);
+	CHECK("prom: input cut short writes nothing",
+	      dash_prom_from_json(&b, in, strlen(in) - 1) == -EINVAL && b.len == 0);
+	ew_buf_reset(&b);
 	dash_prom_label(&b, "a\\b\"c\nd");
 	CHECK("prom: label values escape \\ \" and newline",
 	      strcmp(b.data, "a\\\\b\\\"c\\nd") == 0);
