@@ -28,27 +28,7 @@
 
 #define NS_PER_MIN 60000000000ull
 
-struct qtext {
-	char text[3072];
-	size_t len;
-	int overflow;
-};
-
-static void qadd(struct qtext *q, int when, const char *clause)
-{
-	size_t n = strlen(clause);
-
-	if (!when)
-		return;
-	if (n >= sizeof(q->text) - q->len) {
-		q->overflow = 1;
-		return;
-	}
-	memcpy(q->text + q->len, clause, n + 1);
-	q->len += n;
-}
-
-static sqlite3_stmt *prep(struct store_reader *r, const struct qtext *q,
+static sqlite3_stmt *prep(struct store_reader *r, const struct store_sql *q,
 			  char *err, size_t errlen)
 {
 	sqlite3_stmt *st = NULL;
@@ -154,46 +134,48 @@ static uint64_t minute_hi(uint64_t ns)
 	" value FROM meta WHERE key = 'max_flow_ns'), :since)"                  \
 	" AND start_ns < :until"
 
-static void flow_search_sql(struct qtext *q, const struct store_flow_search *f)
+static void flow_search_sql(struct store_sql *q,
+                            const struct store_flow_search *f)
 {
 	const char *key = f->sort == STORE_SORT_BYTES ?
 				  "(bytes_sent + bytes_received)" :
 			  f->sort == STORE_SORT_SENT ? "bytes_sent" : "start_ns";
 	const char *dir = f->ascending ? " ASC" : " DESC";
 
-	qadd(q, 1, "SELECT " STORE_FLOW_COLUMNS " FROM flows WHERE 1");
-	qadd(q, 1, WINDOW_SQL);
-	qadd(q, f->workload && f->workload[0], " AND workload = :workload");
-	qadd(q, f->workload && !f->workload[0], " AND workload IS NULL");
+	sql_add(q, 1, "SELECT " STORE_FLOW_COLUMNS " FROM flows WHERE 1");
+	sql_add(q, 1, WINDOW_SQL);
+	sql_add(q, f->workload && f->workload[0], " AND workload = :workload");
+	sql_add(q, f->workload && !f->workload[0], " AND workload IS NULL");
 	/* '/' + 1 is '0': [ns/, ns0) are the workloads of namespace ns. */
-	qadd(q, f->namespace != NULL,
+	sql_add(q, f->namespace != NULL,
 	     " AND +workload >= :ns_lo AND +workload < :ns_hi");
-	qadd(q, f->has_cidr, " AND +remote_ip BETWEEN :lo AND :hi");
-	qadd(q, f->port >= 0,
+	sql_add(q, f->has_cidr, " AND +remote_ip BETWEEN :lo AND :hi");
+	sql_add(q, f->port >= 0,
 	     " AND (+local_port = :port OR +remote_port = :port)");
-	qadd(q, f->remote_port >= 0, " AND +remote_port = :rport");
-	qadd(q, f->proto >= 0, " AND proto = :proto");
-	qadd(q, f->direction >= 0, " AND direction = :direction");
-	qadd(q, f->name_like != NULL,
+	sql_add(q, f->remote_port >= 0, " AND +remote_port = :rport");
+	sql_add(q, f->proto >= 0, " AND proto = :proto");
+	sql_add(q, f->direction >= 0, " AND direction = :direction");
+	sql_add(q, f->name_like != NULL,
 	     " AND remote_name LIKE :name ESCAPE '\\'");
-	qadd(q, f->country && f->country[0], " AND remote_country = :country");
-	qadd(q, f->country && !f->country[0], " AND remote_country IS NULL");
-	qadd(q, f->verdict && f->verdict[0], " AND verdict = :verdict");
-	qadd(q, f->verdict && !f->verdict[0], " AND verdict IS NULL");
+	sql_add(q, f->country && f->country[0],
+	        " AND remote_country = :country");
+	sql_add(q, f->country && !f->country[0], " AND remote_country IS NULL");
+	sql_add(q, f->verdict && f->verdict[0], " AND verdict = :verdict");
+	sql_add(q, f->verdict && !f->verdict[0], " AND verdict IS NULL");
 	if (f->has_after) {
 		const char *cmp = f->ascending ? ">" : "<";
 		char c[256];
 
 		snprintf(c, sizeof(c), " AND (%s %s :akey OR (%s = :akey AND"
 			 " id %s :aid))", key, cmp, key, cmp);
-		qadd(q, 1, c);
+		sql_add(q, 1, c);
 	}
-	qadd(q, 1, " ORDER BY ");
-	qadd(q, 1, key);
-	qadd(q, 1, dir);
-	qadd(q, 1, ", id");
-	qadd(q, 1, dir);
-	qadd(q, 1, " LIMIT :limit");
+	sql_add(q, 1, " ORDER BY ");
+	sql_add(q, 1, key);
+	sql_add(q, 1, dir);
+	sql_add(q, 1, ", id");
+	sql_add(q, 1, dir);
+	sql_add(q, 1, " LIMIT :limit");
 }
 
 int store_search_flows(struct store_reader *r,
@@ -201,7 +183,7 @@ int store_search_flows(struct store_reader *r,
 		       int (*cb)(void *ctx, const struct store_flow *row),
 		       void *ctx, char *err, size_t errlen)
 {
-	struct qtext q = {0};
+	struct store_sql q = {0};
 	struct store_flow row;
 	char ns_lo[80], ns_hi[80];
 	sqlite3_stmt *st;
@@ -266,21 +248,22 @@ int store_search_flows(struct store_reader *r,
 
 /* ---- alerts --------------------------------------------------------------- */
 
-static void alert_search_sql(struct qtext *q, const struct store_alert_search *a)
+static void alert_search_sql(struct store_sql *q,
+                             const struct store_alert_search *a)
 {
-	qadd(q, 1, "SELECT " STORE_ALERT_COLUMNS " FROM alerts WHERE 1");
-	qadd(q, a->id != 0, " AND id = :id");
-	qadd(q, a->since_ns != 0, " AND last_seen_ns >= :since");
-	qadd(q, a->until_ns != 0, " AND first_seen_ns < :until");
-	qadd(q, a->severity != NULL, " AND severity = :severity");
-	qadd(q, a->kind != NULL, " AND kind = :kind");
-	qadd(q, a->rule != NULL, " AND coalesce(rule, '') = :rule");
-	qadd(q, a->workload && a->workload[0], " AND workload = :workload");
-	qadd(q, a->workload && !a->workload[0], " AND workload IS NULL");
-	qadd(q, a->acknowledged >= 0, " AND acknowledged = :ack");
-	qadd(q, a->has_after, " AND (last_seen_ns < :alast OR"
+	sql_add(q, 1, "SELECT " STORE_ALERT_COLUMNS " FROM alerts WHERE 1");
+	sql_add(q, a->id != 0, " AND id = :id");
+	sql_add(q, a->since_ns != 0, " AND last_seen_ns >= :since");
+	sql_add(q, a->until_ns != 0, " AND first_seen_ns < :until");
+	sql_add(q, a->severity != NULL, " AND severity = :severity");
+	sql_add(q, a->kind != NULL, " AND kind = :kind");
+	sql_add(q, a->rule != NULL, " AND coalesce(rule, '') = :rule");
+	sql_add(q, a->workload && a->workload[0], " AND workload = :workload");
+	sql_add(q, a->workload && !a->workload[0], " AND workload IS NULL");
+	sql_add(q, a->acknowledged >= 0, " AND acknowledged = :ack");
+	sql_add(q, a->has_after, " AND (last_seen_ns < :alast OR"
 	     " (last_seen_ns = :alast AND id < :aid))");
-	qadd(q, 1, " ORDER BY last_seen_ns DESC, id DESC LIMIT :limit");
+	sql_add(q, 1, " ORDER BY last_seen_ns DESC, id DESC LIMIT :limit");
 }
 
 int store_search_alerts(struct store_reader *r,
@@ -288,7 +271,7 @@ int store_search_alerts(struct store_reader *r,
 			int (*cb)(void *ctx, const struct store_alert *row),
 			void *ctx, char *err, size_t errlen)
 {
-	struct qtext q = {0};
+	struct store_sql q = {0};
 	struct store_alert row;
 	sqlite3_stmt *st;
 	int n = 0;
@@ -334,12 +317,12 @@ int store_count_alerts(struct store_reader *r, uint64_t since_ns,
 		       int (*cb)(void *ctx, const struct store_alert_count *c),
 		       void *ctx, char *err, size_t errlen)
 {
-	struct qtext q = {0};
+	struct store_sql q = {0};
 	struct store_alert_count c;
 	sqlite3_stmt *st;
 	int n = 0;
 
-	qadd(&q, 1, sql_alert_counts);
+	sql_add(&q, 1, sql_alert_counts);
 	st = prep(r, &q, err, errlen);
 	if (!st)
 		return -EINVAL;
@@ -371,12 +354,12 @@ int store_sum_alert_rules(struct store_reader *r, uint64_t since_ns,
 			  int (*cb)(void *ctx, const struct store_rule_sum *s),
 			  void *ctx, char *err, size_t errlen)
 {
-	struct qtext q = {0};
+	struct store_sql q = {0};
 	struct store_rule_sum s;
 	sqlite3_stmt *st;
 	int n = 0;
 
-	qadd(&q, 1, sql_rules);
+	sql_add(&q, 1, sql_rules);
 	st = prep(r, &q, err, errlen);
 	if (!st)
 		return -EINVAL;
@@ -413,12 +396,12 @@ int store_sum_verdicts(struct store_reader *r, uint64_t since_ns,
 		       int (*cb)(void *ctx, const struct store_verdict_sum *s),
 		       void *ctx, char *err, size_t errlen)
 {
-	struct qtext q = {0};
+	struct store_sql q = {0};
 	struct store_verdict_sum s;
 	sqlite3_stmt *st;
 	int n = 0;
 
-	qadd(&q, 1, sql_verdicts);
+	sql_add(&q, 1, sql_verdicts);
 	st = prep(r, &q, err, errlen);
 	if (!st)
 		return -EINVAL;
@@ -442,15 +425,16 @@ int store_sum_verdicts(struct store_reader *r, uint64_t since_ns,
  * as good as (workload, minute): for one workload over days it is not. */
 #define BY_WORKLOAD " INDEXED BY traffic_minute_workload"
 
-static void series_sql(struct qtext *q, int workload)
+static void series_sql(struct store_sql *q, int workload)
 {
-	qadd(q, 1, "SELECT minute / :step, sum(bytes_sent), sum(bytes_received),"
+	sql_add(q, 1,
+	        "SELECT minute / :step, sum(bytes_sent), sum(bytes_received),"
 	     " sum(packets_sent), sum(packets_received), sum(flows)"
 	     " FROM traffic_minute");
-	qadd(q, workload, BY_WORKLOAD);
-	qadd(q, 1, " WHERE minute >= :lo AND minute < :hi");
-	qadd(q, workload, " AND workload = :workload");
-	qadd(q, 1, " GROUP BY minute / :step ORDER BY 1 LIMIT 100000");
+	sql_add(q, workload, BY_WORKLOAD);
+	sql_add(q, 1, " WHERE minute >= :lo AND minute < :hi");
+	sql_add(q, workload, " AND workload = :workload");
+	sql_add(q, 1, " GROUP BY minute / :step ORDER BY 1 LIMIT 100000");
 }
 
 int store_sum_series(struct store_reader *r, const char *workload,
@@ -458,7 +442,7 @@ int store_sum_series(struct store_reader *r, const char *workload,
 		     int (*cb)(void *ctx, const struct store_series_point *p),
 		     void *ctx, char *err, size_t errlen)
 {
-	struct qtext q = {0};
+	struct store_sql q = {0};
 	struct store_series_point p;
 	uint64_t step_min = step_ns / NS_PER_MIN;
 	sqlite3_stmt *st;
@@ -492,14 +476,15 @@ int store_sum_series(struct store_reader *r, const char *workload,
 	return n;
 }
 
-static void scan_sql(struct qtext *q, int workload)
+static void scan_sql(struct store_sql *q, int workload)
 {
-	qadd(q, 1, "SELECT minute, workload, remote_ip, port, proto, direction,"
+	sql_add(q, 1,
+	        "SELECT minute, workload, remote_ip, port, proto, direction,"
 	     " bytes_sent, bytes_received, packets_sent, packets_received, flows"
 	     " FROM traffic_minute");
-	qadd(q, workload, BY_WORKLOAD);
-	qadd(q, 1, " WHERE minute >= :lo AND minute < :hi");
-	qadd(q, workload, " AND workload = :workload");
+	sql_add(q, workload, BY_WORKLOAD);
+	sql_add(q, 1, " WHERE minute >= :lo AND minute < :hi");
+	sql_add(q, workload, " AND workload = :workload");
 }
 
 int store_scan_traffic(struct store_reader *r, const char *workload,
@@ -507,7 +492,7 @@ int store_scan_traffic(struct store_reader *r, const char *workload,
 		       int (*cb)(void *ctx, const struct store_traffic *t),
 		       void *ctx, char *err, size_t errlen)
 {
-	struct qtext q = {0};
+	struct store_sql q = {0};
 	struct store_traffic t;
 	sqlite3_stmt *st;
 	int n = 0;
@@ -547,16 +532,16 @@ int store_scan_traffic(struct store_reader *r, const char *workload,
 }
 
 /* Rollups key on the service port (remote port out, local port in). */
-static void dest_sql(struct qtext *q, int workload)
+static void dest_sql(struct store_sql *q, int workload)
 {
-	qadd(q, 1, "SELECT workload, remote_ip, port, proto, direction,"
+	sql_add(q, 1, "SELECT workload, remote_ip, port, proto, direction,"
 	     " sum(bytes_sent), sum(bytes_received), sum(packets_sent),"
 	     " sum(packets_received), sum(flows), min(minute), max(minute)"
 	     " FROM traffic_minute");
-	qadd(q, workload, BY_WORKLOAD);
-	qadd(q, 1, " WHERE minute >= :lo AND minute < :hi");
-	qadd(q, workload, " AND workload = :workload");
-	qadd(q, 1, " GROUP BY workload, remote_ip, port, proto, direction"
+	sql_add(q, workload, BY_WORKLOAD);
+	sql_add(q, 1, " WHERE minute >= :lo AND minute < :hi");
+	sql_add(q, workload, " AND workload = :workload");
+	sql_add(q, 1, " GROUP BY workload, remote_ip, port, proto, direction"
 	     " ORDER BY sum(bytes_sent) + sum(bytes_received) DESC"
 	     " LIMIT :limit");
 }
@@ -566,7 +551,7 @@ int store_sum_destinations(struct store_reader *r, const char *workload,
 			   int (*cb)(void *ctx, const struct store_dest *d),
 			   void *ctx, char *err, size_t errlen)
 {
-	struct qtext q = {0};
+	struct store_sql q = {0};
 	struct store_dest d;
 	sqlite3_stmt *st;
 	int n = 0;
@@ -615,13 +600,13 @@ int store_ip_info(struct store_reader *r, const uint8_t ip[16],
 		  const char *workload, struct store_ip_info *out, char *err,
 		  size_t errlen)
 {
-	struct qtext q1 = {0}, q2 = {0};
+	struct store_sql q1 = {0}, q2 = {0};
 	sqlite3_stmt *st;
 	int n = 0, found = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (workload) {
-		qadd(&q1, 1, sql_ip_dns);
+		sql_add(&q1, 1, sql_ip_dns);
 		st = prep(r, &q1, err, errlen);
 		if (!st)
 			return -EINVAL;
@@ -634,7 +619,7 @@ int store_ip_info(struct store_reader *r, const uint8_t ip[16],
 		if (n < 0)
 			return n;
 	}
-	qadd(&q2, 1, sql_ip_flow);
+	sql_add(&q2, 1, sql_ip_flow);
 	st = prep(r, &q2, err, errlen);
 	if (!st)
 		return -EINVAL;
@@ -656,11 +641,11 @@ int store_ip_info_batch(struct store_reader *r, const uint8_t (*ips)[16],
 			size_t n, struct store_ip_info *out, char *err,
 			size_t errlen)
 {
-	struct qtext q = {0};
+	struct store_sql q = {0};
 	sqlite3_stmt *st;
 	int rc = 0;
 
-	qadd(&q, 1, sql_ip_flow);
+	sql_add(&q, 1, sql_ip_flow);
 	st = prep(r, &q, err, errlen);
 	if (!st)
 		return -EINVAL;
@@ -697,14 +682,14 @@ int store_ip_names(struct store_reader *r, const uint8_t ip[16],
 		   int (*cb)(void *ctx, const struct store_dns_answer *d),
 		   void *ctx, char *err, size_t errlen)
 {
-	struct qtext q = {0};
+	struct store_sql q = {0};
 	struct store_dns_answer d;
 	sqlite3_stmt *st;
 	int n = 0;
 
 	if (!workload)
 		return store_query_dns(r, ip, NULL, limit, cb, ctx, err, errlen);
-	qadd(&q, 1, sql_names);
+	sql_add(&q, 1, sql_names);
 	st = prep(r, &q, err, errlen);
 	if (!st)
 		return -EINVAL;
@@ -733,12 +718,12 @@ int store_get_workload(struct store_reader *r, const char *namespace,
 		       int (*cb)(void *ctx, const struct store_workload *w),
 		       void *ctx, char *err, size_t errlen)
 {
-	struct qtext q = {0};
+	struct store_sql q = {0};
 	struct store_workload w;
 	sqlite3_stmt *st;
 	int n = 0;
 
-	qadd(&q, 1, sql_workload);
+	sql_add(&q, 1, sql_workload);
 	st = prep(r, &q, err, errlen);
 	if (!st)
 		return -EINVAL;
@@ -769,11 +754,11 @@ int store_get_workload(struct store_reader *r, const char *namespace,
 static int one_i64(struct store_reader *r, const char *sql, uint64_t *out,
 		   char *err, size_t errlen)
 {
-	struct qtext q = {0};
+	struct store_sql q = {0};
 	sqlite3_stmt *st;
 	int n = 0;
 
-	qadd(&q, 1, sql);
+	sql_add(&q, 1, sql);
 	st = prep(r, &q, err, errlen);
 	if (!st)
 		return -EINVAL;
@@ -869,16 +854,16 @@ out:
 /* ---- plans, for the tests ------------------------------------------------- */
 
 static int explain(struct store_reader *r, const char *name,
-		   const struct qtext *q,
+		   const struct store_sql *q,
 		   int (*cb)(void *ctx, const char *query, const char *plan),
 		   void *ctx, char *err, size_t errlen)
 {
-	struct qtext e = {0};
+	struct store_sql e = {0};
 	sqlite3_stmt *st;
 	int n = 0, stop = 0;
 
-	qadd(&e, 1, "EXPLAIN QUERY PLAN ");
-	qadd(&e, 1, q->text);
+	sql_add(&e, 1, "EXPLAIN QUERY PLAN ");
+	sql_add(&e, 1, q->text);
 	st = prep(r, &e, err, errlen);
 	if (!st)
 		return -EINVAL;
@@ -913,7 +898,7 @@ int store_dashq_explain(struct store_reader *r,
 		{"flows by sent", 0, 0, 0, 0, 0, 0, 1, 2},
 		{"flows workload by sent", 1, 0, 0, 0, 0, 0, 1, 2},
 	};
-	struct qtext q;
+	struct store_sql q;
 	int rc;
 
 	for (size_t i = 0; i < EW_ARRAY_LEN(flow_shapes); i++) {
@@ -988,7 +973,7 @@ int store_dashq_explain(struct store_reader *r,
 	};
 	for (size_t i = 0; i < EW_ARRAY_LEN(fixed); i++) {
 		memset(&q, 0, sizeof(q));
-		qadd(&q, 1, fixed[i].sql);
+		sql_add(&q, 1, fixed[i].sql);
 		if ((rc = explain(r, fixed[i].name, &q, cb, ctx, err, errlen)))
 			return rc;
 	}

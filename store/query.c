@@ -137,31 +137,11 @@ void store_reader_close(struct store_reader *r)
 
 /* ---- shared pieces ------------------------------------------------------- */
 
-struct sql {
-	char text[2048];
-	size_t len;
-	int overflow;
-};
-
-static void add(struct sql *q, int when, const char *clause)
-{
-	size_t n = strlen(clause);
-
-	if (!when)
-		return;
-	if (n >= sizeof(q->text) - q->len) {
-		q->overflow = 1;
-		return;
-	}
-	memcpy(q->text + q->len, clause, n + 1);
-	q->len += n;
-}
-
 /* The cached statement in `*slot`, preparing `q` on first use.  NULL with
  * `err` set when it cannot be prepared, or is already running (a callback
  * querying the same shape on the same reader). */
 static sqlite3_stmt *shape(struct store_reader *r, sqlite3_stmt **slot,
-			   const struct sql *q, char *err, size_t errlen)
+			   const struct store_sql *q, char *err, size_t errlen)
 {
 	if (*slot && sqlite3_stmt_busy(*slot)) {
 		store_errf(err, errlen, "%s: a query callback may not run the "
@@ -235,25 +215,27 @@ static uint64_t u64col(sqlite3_stmt *st, int i)
 
 /* ---- flows --------------------------------------------------------------- */
 
-static void flow_sql(struct sql *q, unsigned m)
+static void flow_sql(struct store_sql *q, unsigned m)
 {
-	add(q, 1, "SELECT " STORE_FLOW_COLUMNS " FROM flows WHERE 1");
+	sql_add(q, 1, "SELECT " STORE_FLOW_COLUMNS " FROM flows WHERE 1");
 	/* Active in [since, until): ended at or after since, started
 	 * before until.  No flow lasted longer than meta.max_flow_ns, so
 	 * it started at or after since - max_flow_ns: that bound turns
 	 * "since" into an index range instead of a scan of all history. */
-	add(q, m & FQ_SINCE, " AND end_ns >= :since AND start_ns >= :since -"
+	sql_add(q, m & FQ_SINCE,
+	        " AND end_ns >= :since AND start_ns >= :since -"
 	    " coalesce((SELECT value FROM meta WHERE key = 'max_flow_ns'),"
 	    " :since)");
-	add(q, m & FQ_UNTIL, " AND start_ns < :until");
-	add(q, m & FQ_CIDR, " AND remote_ip BETWEEN :lo AND :hi");
-	add(q, m & FQ_PORT, " AND (local_port = :port OR remote_port = :port)");
-	add(q, m & FQ_PROTO, " AND proto = :proto");
-	add(q, m & FQ_WORKLOAD, " AND workload = :workload");
-	add(q, m & FQ_BEFORE_ID, " AND id < :bid");
-	add(q, m & FQ_KEYSET, " AND (start_ns < :bstart OR"
+	sql_add(q, m & FQ_UNTIL, " AND start_ns < :until");
+	sql_add(q, m & FQ_CIDR, " AND remote_ip BETWEEN :lo AND :hi");
+	sql_add(q, m & FQ_PORT,
+	        " AND (local_port = :port OR remote_port = :port)");
+	sql_add(q, m & FQ_PROTO, " AND proto = :proto");
+	sql_add(q, m & FQ_WORKLOAD, " AND workload = :workload");
+	sql_add(q, m & FQ_BEFORE_ID, " AND id < :bid");
+	sql_add(q, m & FQ_KEYSET, " AND (start_ns < :bstart OR"
 	    " (start_ns = :bstart AND id < :bid))");
-	add(q, 1, " ORDER BY start_ns DESC, id DESC LIMIT :limit");
+	sql_add(q, 1, " ORDER BY start_ns DESC, id DESC LIMIT :limit");
 }
 
 void store_flow_row(sqlite3_stmt *st, struct store_flow *f)
@@ -294,7 +276,7 @@ int store_query_flows(struct store_reader *r,
 {
 	struct store_flow_filter none = {.port = -1, .proto = -1};
 	struct store_flow row;
-	struct sql q = {0};
+	struct store_sql q = {0};
 	sqlite3_stmt *st;
 	unsigned m = 0;
 	int n = 0;
@@ -344,17 +326,17 @@ int store_query_flows(struct store_reader *r,
 
 /* ---- alerts -------------------------------------------------------------- */
 
-static void alert_sql(struct sql *q, unsigned m)
+static void alert_sql(struct store_sql *q, unsigned m)
 {
-	add(q, 1, "SELECT " STORE_ALERT_COLUMNS " FROM alerts WHERE 1");
-	add(q, m & AQ_SINCE, " AND last_seen_ns >= :since");
-	add(q, m & AQ_UNTIL, " AND first_seen_ns < :until");
-	add(q, m & AQ_WORKLOAD, " AND workload = :workload");
-	add(q, m & AQ_UNACKED, " AND acknowledged = 0");
-	add(q, m & AQ_BEFORE_ID, " AND id < :bid");
-	add(q, m & AQ_KEYSET, " AND (last_seen_ns < :blast OR"
+	sql_add(q, 1, "SELECT " STORE_ALERT_COLUMNS " FROM alerts WHERE 1");
+	sql_add(q, m & AQ_SINCE, " AND last_seen_ns >= :since");
+	sql_add(q, m & AQ_UNTIL, " AND first_seen_ns < :until");
+	sql_add(q, m & AQ_WORKLOAD, " AND workload = :workload");
+	sql_add(q, m & AQ_UNACKED, " AND acknowledged = 0");
+	sql_add(q, m & AQ_BEFORE_ID, " AND id < :bid");
+	sql_add(q, m & AQ_KEYSET, " AND (last_seen_ns < :blast OR"
 	    " (last_seen_ns = :blast AND id < :bid))");
-	add(q, 1, " ORDER BY last_seen_ns DESC, id DESC LIMIT :limit");
+	sql_add(q, 1, " ORDER BY last_seen_ns DESC, id DESC LIMIT :limit");
 }
 
 void store_alert_row(sqlite3_stmt *st, struct store_alert *a)
@@ -390,7 +372,7 @@ int store_query_alerts(struct store_reader *r,
 {
 	struct store_alert_filter none = {0};
 	struct store_alert row;
-	struct sql q = {0};
+	struct store_sql q = {0};
 	sqlite3_stmt *st;
 	unsigned m = 0;
 	int n = 0;
@@ -435,11 +417,12 @@ int store_query_workloads(struct store_reader *r,
 			  void *ctx, char *err, size_t errlen)
 {
 	struct store_workload w;
-	struct sql q = {0};
+	struct store_sql q = {0};
 	sqlite3_stmt *st;
 	int n = 0;
 
-	add(&q, 1, "SELECT id, namespace, name, kind, runtime, container_id,"
+	sql_add(&q, 1,
+	        "SELECT id, namespace, name, kind, runtime, container_id,"
 	    " pod_uid, labels, interface, ips, first_seen_ns, last_seen_ns"
 	    " FROM workloads ORDER BY namespace, name"
 	    " LIMIT " STORE_STR(STORE_QUERY_LIMIT_MAX));
@@ -476,7 +459,7 @@ int store_query_traffic(struct store_reader *r,
 {
 	struct store_traffic_filter none = {0};
 	struct store_traffic t;
-	struct sql q = {0};
+	struct store_sql q = {0};
 	sqlite3_stmt *st;
 	unsigned m = 0;
 	int n = 0;
@@ -486,15 +469,15 @@ int store_query_traffic(struct store_reader *r,
 	m |= flt->since_ns ? TQ_SINCE : 0;
 	m |= flt->until_ns ? TQ_UNTIL : 0;
 	m |= flt->workload ? TQ_WORKLOAD : 0;
-	add(&q, 1, "SELECT minute, workload, remote_ip, port, proto,"
+	sql_add(&q, 1, "SELECT minute, workload, remote_ip, port, proto,"
 	    " direction, bytes_sent, bytes_received, packets_sent,"
 	    " packets_received, flows FROM traffic_minute WHERE 1");
 	/* Minute m covers [m, m + 1) minutes: it overlaps [since, until)
 	 * when m >= floor(since) and m < ceil(until), in minutes. */
-	add(&q, m & TQ_SINCE, " AND minute >= :since_m");
-	add(&q, m & TQ_UNTIL, " AND minute < :until_m");
-	add(&q, m & TQ_WORKLOAD, " AND workload = :workload");
-	add(&q, 1, " ORDER BY minute DESC LIMIT :limit");
+	sql_add(&q, m & TQ_SINCE, " AND minute >= :since_m");
+	sql_add(&q, m & TQ_UNTIL, " AND minute < :until_m");
+	sql_add(&q, m & TQ_WORKLOAD, " AND workload = :workload");
+	sql_add(&q, 1, " ORDER BY minute DESC LIMIT :limit");
 	st = shape(r, &r->traffic[m], &q, err, errlen);
 	if (!st)
 		return -EINVAL;
@@ -535,14 +518,14 @@ int store_query_dns(struct store_reader *r, const uint8_t address[16],
 		    void *ctx, char *err, size_t errlen)
 {
 	struct store_dns_answer d;
-	struct sql q = {0};
+	struct store_sql q = {0};
 	sqlite3_stmt *st;
 	int n = 0;
 
-	add(&q, 1, "SELECT workload, query_name, address, cname_chain, ttl,"
+	sql_add(&q, 1, "SELECT workload, query_name, address, cname_chain, ttl,"
 	    " seen_ns FROM dns_answers WHERE address = :addr");
-	add(&q, workload != NULL, " AND workload = :workload");
-	add(&q, 1, " ORDER BY seen_ns DESC LIMIT :limit");
+	sql_add(&q, workload != NULL, " AND workload = :workload");
+	sql_add(&q, 1, " ORDER BY seen_ns DESC LIMIT :limit");
 	st = shape(r, &r->dns[workload != NULL], &q, err, errlen);
 	if (!st)
 		return -EINVAL;

@@ -99,6 +99,29 @@ int store_errno(int sqlite_rc);
 /* Run `sql` (several statements allowed, rows ignored); SQLite's code. */
 int store_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
 
+/* SQL text built from clauses, each added when its condition holds; a text
+ * that would not fit sets `overflow` (the caller refuses to prepare it). */
+struct store_sql {
+	char text[3072];
+	size_t len;
+	int overflow;
+};
+
+static inline void sql_add(struct store_sql *q, int when,
+				 const char *clause)
+{
+	size_t n = strlen(clause);
+
+	if (!when)
+		return;
+	if (n >= sizeof(q->text) - q->len) {
+		q->overflow = 1;
+		return;
+	}
+	memcpy(q->text + q->len, clause, n + 1);
+	q->len += n;
+}
+
 static inline int64_t store_i64(uint64_t v)
 {
 	return v > (uint64_t)INT64_MAX ? INT64_MAX : (int64_t)v;
