@@ -313,6 +313,12 @@ void capture_clock(struct capture *c, uint64_t now_ns)
 	}
 }
 
+void capture_rebase(struct capture *c, int64_t delta_ns)
+{
+	flow_table_rebase(c->ft, delta_ns);
+	c->clock_ns += (uint64_t)delta_ns;
+}
+
 void capture_flush_iface(struct capture *c, uint32_t iface,
 			 enum flow_end_reason reason)
 {

@@ -432,6 +432,9 @@ struct capture_live_stats {
 	uint64_t resyncs;		/* full re-reads of the link list (start,
 					   event overflow, reload) */
 	uint64_t table_full;		/* interfaces not captured: no free index */
+	uint64_t clock_steps;		/* wall-clock steps the flow table followed */
+	uint64_t stamps_clamped;	/* packets stamped later than the wall
+					   clock (before a step was seen) */
 	uint64_t snapshot_ns;		/* wall time the snapshot was taken */
 };
 

@@ -55,7 +55,11 @@
  * Clock.  The table's clock is the latest time it has been given and never
  * goes backwards: a packet or advance stamped earlier counts as "no time
  * passed", which keeps the LRU lists sorted, first_ns <= last_ns, and every
- * difference of times non-negative.
+ * difference of times non-negative.  The one exception is a step of the
+ * wall clock in live capture: flow_table_rebase moves the clock and every
+ * timer by the step, which keeps the lists sorted and the differences
+ * as they were; only a step back can leave last_ns below first_ns, and
+ * events report last_ns as at least first_ns.
  *
  * Cap.  A new flow arriving when max_flows are in use puts the table in
  * emergency mode: idle timeouts shrink to a tenth, and if that frees nothing
@@ -432,7 +436,8 @@ static void emit(struct flow_table *ft, uint32_t i, enum flow_event ev,
 	memset(&rec, 0, sizeof(rec));
 	rec.id = e->id;
 	rec.first_ns = e->first_ns;
-	rec.last_ns = e->last_ns;
+	/* Below first_ns only after a step back of the wall clock. */
+	rec.last_ns = e->last_ns > e->first_ns ? e->last_ns : e->first_ns;
 	for (int d = 0; d < 2; d++) {
 		rec.pkts[d] = e->pkts[d];
 		rec.bytes[d] = e->bytes[d];
@@ -759,6 +764,18 @@ void flow_table_advance(struct flow_table *ft, uint64_t now_ns)
 	if (now_ns > ft->clock)
 		ft->clock = now_ns;
 	expire(ft, ft->clock);
+}
+
+void flow_table_rebase(struct flow_table *ft, int64_t delta_ns)
+{
+	uint64_t d = (uint64_t)delta_ns;	/* modulo 2^64: adds a negative */
+
+	for (int l = 0; l < L__COUNT; l++)
+		for (uint32_t i = ft->lru[l].head; i; i = ft->ent[i].next) {
+			ft->ent[i].last_ns += d;
+			ft->ent[i].last_ev_ns += d;
+		}
+	ft->clock += d;
 }
 
 void flow_table_flush(struct flow_table *ft, enum flow_end_reason reason)

@@ -55,6 +55,15 @@ void flow_table_packets(struct flow_table *ft, const struct flow_input *in,
  */
 void flow_table_advance(struct flow_table *ft, uint64_t now_ns);
 
+/*
+ * The wall clock was stepped by `delta_ns` (live capture): move the clock and
+ * every flow's timers (last packet, last event) with it, so that a step
+ * neither freezes expiry and updates (back) nor ends every flow at once
+ * (forward).  A flow's first_ns stays as it was first reported; an event
+ * never reports a last packet before it.  O(active flows).
+ */
+void flow_table_rebase(struct flow_table *ft, int64_t delta_ns);
+
 /* End every flow (on `iface` only, for the second form) with `reason`. */
 void flow_table_flush(struct flow_table *ft, enum flow_end_reason reason);
 void flow_table_flush_iface(struct flow_table *ft, uint32_t iface,

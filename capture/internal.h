@@ -33,6 +33,10 @@ void capture_packet(struct capture *c, int dlt, uint32_t iface,
  * flows, when no packet does it. */
 void capture_clock(struct capture *c, uint64_t now_ns);
 
+/* The wall clock was stepped by `delta_ns`: move the flow table's clock and
+ * timers with it (flow_table_rebase). */
+void capture_rebase(struct capture *c, int64_t delta_ns);
+
 /* End every flow of interface `iface` with `reason`. */
 void capture_flush_iface(struct capture *c, uint32_t iface,
 			 enum flow_end_reason reason);

@@ -21,6 +21,17 @@
  * finishes interfaces whose removal grace has passed; every STATS_NS the
  * per-interface counters are read and a snapshot is published for other
  * threads.  With no traffic and no link changes that is all the work done.
+ *
+ * Clock steps.  Packets carry the kernel's CLOCK_REALTIME stamp, so the flow
+ * table runs on the wall clock.  Each tick compares the wall clock with
+ * CLOCK_BOOTTIME (monotonic, counting suspend); when their difference moves
+ * by more than STEP_NS, the wall clock was stepped, and the flow table's
+ * clock and timers are moved by the step (capture_rebase) instead of
+ * freezing expiry for as long as a step back, or ending every flow at once
+ * after a step forward.  Until the tick sees a step, and for packets stamped
+ * before it, a stamp later than the wall clock as of the last tick (plus
+ * the time since, by CLOCK_BOOTTIME, plus STAMP_SLACK_NS) is taken as that
+ * time: no packet can drag the table's clock into the future.
  * Each wakeup reads at most DISPATCH_BATCH packets from one handle, so one
  * busy interface cannot starve the others (epoll is level-triggered and comes
  * back for the rest).
@@ -79,6 +90,8 @@
 #define NS_PER_S 1000000000ull
 #define BLOCK_TIMEOUT_MS 200		/* ring block handed over at the latest */
 #define TICK_NS (200 * NS_PER_MS)	/* flow-table clock and removals */
+#define STEP_NS NS_PER_S		/* a wall-clock jump this large is a step */
+#define STAMP_SLACK_NS NS_PER_S		/* packet stamps ahead of the clock */
 #define STATS_NS NS_PER_S		/* counters and snapshot */
 #define GRACE_NS ((BLOCK_TIMEOUT_MS + 100) * NS_PER_MS)
 #define DISPATCH_BATCH 1024		/* packets per handle per wakeup */
@@ -183,6 +196,9 @@ struct capture_live {
 	struct capture_live_stats st;	/* running counters (capture thread) */
 	uint64_t gone_received, gone_kdrops, gone_ifdrops; /* removed ifaces */
 	int table_full_logged;
+	/* The wall clock against CLOCK_BOOTTIME at the last tick. */
+	uint64_t tick_wall, tick_boot;
+	uint64_t stamp_max;		/* latest plausible packet stamp */
 	/* The snapshot other threads read. */
 	pthread_mutex_t snap_mu;
 	struct capture_stats snap_cs;
@@ -301,6 +317,10 @@ static void on_packet(u_char *user, const struct pcap_pkthdr *h,
 	/* Nanosecond precision was asked for: tv_usec holds nanoseconds. */
 	uint64_t ts = (uint64_t)h->ts.tv_sec * NS_PER_S + (uint64_t)h->ts.tv_usec;
 
+	if (ts > l->stamp_max) {	/* see "Clock steps" at the top */
+		ts = l->stamp_max;
+		l->st.stamps_clamped++;
+	}
 	capture_packet(l->c, f->dlt, (uint32_t)f->idx, h, data, ts);
 }
 
@@ -318,6 +338,8 @@ static void read_iface(struct capture_live *l, struct liface *f, int max)
 
 	if (!f->p || f->broken)
 		return;
+	l->stamp_max = l->tick_wall + (ew_boot_ns() - l->tick_boot) +
+		       STAMP_SLACK_NS;
 	l->cur = f;
 	n = pcap_dispatch(f->p, max, on_packet, (u_char *)l);
 	l->cur = NULL;
@@ -923,10 +945,29 @@ void capture_live_snapshot(struct capture_live *l, struct capture_stats *cs,
 
 /* ---- the loop ------------------------------------------------------------------ */
 
+/* Note the wall clock against CLOCK_BOOTTIME; a step since the last call
+ * moves the flow table with it ("Clock steps" at the top). */
+static void clock_check(struct capture_live *l)
+{
+	uint64_t wall = ew_now_ns(), boot = ew_boot_ns();
+	int64_t step = (int64_t)((wall - l->tick_wall) - (boot - l->tick_boot));
+
+	if (l->tick_wall && (step > (int64_t)STEP_NS || step < -(int64_t)STEP_NS)) {
+		capture_rebase(l->c, step);
+		l->st.clock_steps++;
+		log_warnx("live: the wall clock was stepped by %+.3f s; flow "
+			  "timers moved with it (flows that span the step keep "
+			  "their start time)", (double)step / 1e9);
+	}
+	l->tick_wall = wall;
+	l->tick_boot = boot;
+}
+
 /* Flow clock, and removals whose grace has passed. */
 static void tick(struct capture_live *l, uint64_t now_mono)
 {
-	capture_clock(l->c, ew_now_ns() - BLOCK_TIMEOUT_MS * NS_PER_MS);
+	clock_check(l);
+	capture_clock(l->c, l->tick_wall - BLOCK_TIMEOUT_MS * NS_PER_MS);
 	for (size_t i = 0; i < l->n_ifs; i++) {
 		struct liface *f = &l->ifs[i];
 
@@ -1034,7 +1075,8 @@ int capture_live_run(struct capture_live *l)
 		read_iface(l, f, -1);
 		refresh_stats(f);
 	}
-	capture_clock(l->c, ew_now_ns() - BLOCK_TIMEOUT_MS * NS_PER_MS);
+	clock_check(l);
+	capture_clock(l->c, l->tick_wall - BLOCK_TIMEOUT_MS * NS_PER_MS);
 	capture_flush(l->c, FLOW_END_SHUTDOWN);
 	publish(l);
 	return rc;
@@ -1113,6 +1155,7 @@ struct capture_live *capture_live_open(struct capture *c,
 	}
 	l->c = c;
 	l->epfd = l->wakefd = -1;
+	clock_check(l);
 	pthread_mutex_init(&l->snap_mu, NULL);
 	pthread_mutex_init(&l->job_mu, NULL);
 	pthread_cond_init(&l->job_cv, NULL);

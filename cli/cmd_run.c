@@ -466,6 +466,8 @@ static void json_capture(struct run *r, struct ew_buf *b)
 	U64(b, 0, "link_events", ls.link_events);
 	U64(b, 0, "resyncs", ls.resyncs);
 	U64(b, 0, "table_full", ls.table_full);
+	U64(b, 0, "clock_steps", ls.clock_steps);
+	U64(b, 0, "stamps_clamped", ls.stamps_clamped);
 
 	const struct capture_decode_stats *d = &cs.decode;
 	ew_buf_puts(b, "},\"decode\":{");

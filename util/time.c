@@ -28,6 +28,14 @@ uint64_t ew_mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+uint64_t ew_boot_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_BOOTTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 void ew_fmt_time(uint64_t ns, char out[EW_TIME_STRLEN])
 {
 	time_t secs = (time_t)(ns / 1000000000ull);

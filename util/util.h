@@ -34,6 +34,7 @@ _Noreturn void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)))
 /* ---- clocks and time text ---------------------------------------------- */
 uint64_t ew_now_ns(void);	/* CLOCK_REALTIME, ns since the epoch */
 uint64_t ew_mono_ns(void);	/* CLOCK_MONOTONIC */
+uint64_t ew_boot_ns(void);	/* CLOCK_BOOTTIME: monotonic, counts suspend */
 
 #define EW_TIME_STRLEN 40
 /* RFC 3339 UTC with microseconds, e.g. "2026-11-28T15:36:20.123456Z". */

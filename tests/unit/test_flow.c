@@ -915,6 +915,53 @@ static void clock_going_backwards_means_no_time_passed(void)
 	flow_table_destroy(ft);
 }
 
+/* A wall-clock step in live capture (flow_table_rebase): after a step back
+ * of an hour, updates and idle expiry keep their pace (without the rebase
+ * they would wait an hour); after a step forward, nothing ends at once.
+ * Events never report a last packet before the first. */
+static void clock_step_moves_timers_with_it(void)
+{
+	struct capture_config c = cfg_small(16);
+	struct flow_table *ft = mk(&c);
+	struct pkt_layer a = pkt("10.0.0.9", 40000, "10.0.0.1", 6379, PROTO_UDP,
+				 0, 80);
+	struct pkt_layer b = pkt("10.0.0.9", 40001, "10.0.0.1", 6379, PROTO_UDP,
+				 0, 80);
+	const uint64_t H = S(3600);
+	uint64_t t;
+
+	put(ft, a, T0);				/* NEW */
+	put(ft, b, T0 + S(1));			/* NEW */
+	CHECK_EQ_U(nev, 2);
+	/* The clock steps back by an hour at T0 + 2 s. */
+	flow_table_rebase(ft, -(int64_t)H);
+	t = T0 + S(2) - H;
+	put(ft, a, t);				/* an UPDATE is due (1 s) */
+	CHECK_EQ_U(nev, 3);
+	CHECK_EQ_U(ev[2].event, FLOW_EV_UPDATE);
+	CHECK_EQ_U(ev[2].first_ns, T0);
+	CHECK_EQ_U(ev[2].last_ns, T0);		/* not before first_ns */
+	CHECK_EQ_U(ev[2].pkts[FLOW_FWD], 2);
+	/* b idles out 60 s after its last packet, in the new time. */
+	flow_table_advance(ft, T0 + S(61) - H - 1);
+	CHECK_EQ_U(ended_with(40001), 0);
+	flow_table_advance(ft, T0 + S(61) - H);
+	CHECK_EQ_U(ended_with(40001), FLOW_END_IDLE);
+	/* Now a step forward by a day: a (last packet 59 s of idle before the
+	 * step) is not ended by it, and ends 60 s after its last packet. */
+	flow_table_rebase(ft, (int64_t)(24 * H));
+	t = T0 + S(61) - H + 24 * H;
+	flow_table_advance(ft, t);
+	CHECK_EQ_U(ended_with(40000), 0);
+	flow_table_advance(ft, t + S(1));
+	CHECK_EQ_U(ended_with(40000), FLOW_END_IDLE);
+	CHECK_EQ_U(stats(ft).active, 0);
+	for (size_t i = 0; i < nev && i < LOG_MAX; i++)
+		CHECK(ev[i].first_ns <= ev[i].last_ns);
+	CHECK(invariant_holds(ft));
+	flow_table_destroy(ft);
+}
+
 /* ---- random traffic against a small table ----------------------------- */
 
 static uint64_t rng_state;
@@ -1235,6 +1282,7 @@ int main(void)
 	RUN(emergency_ends_below_ninety_percent);
 	RUN(emergency_shortens_idle_timeouts_until_it_ends);
 	RUN(clock_going_backwards_means_no_time_passed);
+	RUN(clock_step_moves_timers_with_it);
 	RUN(counters_balance_under_random_traffic);
 	RUN(batches_give_the_events_of_one_by_one);
 	RUN(hash_spreads_random_and_sequential_keys);
