@@ -553,6 +553,38 @@ void sink_get_stats(struct sinks *s, struct sink_stats *out)
 
 /* ---- the sender thread ------------------------------------------------------------ */
 
+/* Alerts this sink has lost for good, whatever the cause. */
+static uint64_t sink_lost(struct sink_out *o)
+{
+	return atomic_load_explicit(&o->write_errors, memory_order_relaxed) +
+	       atomic_load_explicit(&o->rejected, memory_order_relaxed) +
+	       atomic_load_explicit(&o->dropped_queue_full, memory_order_relaxed) +
+	       atomic_load_explicit(&o->dropped_attempts, memory_order_relaxed) +
+	       atomic_load_explicit(&o->dropped_age, memory_order_relaxed);
+}
+
+void sink_failed(struct sink_out *o, const char *why, const char *then)
+{
+	o->fail_count++;
+	if (o->failing)
+		return;
+	o->failing = 1;
+	o->fail_count = 1;
+	o->lost_before = sink_lost(o);
+	log_warnx("sinks: %s: delivery failing (%s); %s", o->name, why, then);
+}
+
+void sink_delivered(struct sink_out *o)
+{
+	if (!o->failing)
+		return;
+	o->failing = 0;
+	log_warnx("sinks: %s: delivering again after %llu failures; %llu "
+		  "alerts lost meanwhile", o->name,
+		  (unsigned long long)o->fail_count,
+		  (unsigned long long)(sink_lost(o) - o->lost_before));
+}
+
 static void write_json(struct sinks *s, struct sink_out *o,
 		       const struct policy_alert *a)
 {
@@ -566,6 +598,7 @@ static void write_json(struct sinks *s, struct sink_out *o,
 	}
 	if (o->fd < 0) {
 		atomic_fetch_add_explicit(&o->write_errors, 1, memory_order_relaxed);
+		sink_failed(o, "the file is not open", SINK_LOST);
 		return;
 	}
 	while (off < b->len) {
@@ -575,6 +608,8 @@ static void write_json(struct sinks *s, struct sink_out *o,
 		if (n <= 0) {
 			atomic_fetch_add_explicit(&o->write_errors, 1,
 						  memory_order_relaxed);
+			sink_failed(o, n < 0 ? strerror(errno) : "nothing written",
+				    SINK_LOST);
 			return;
 		}
 		off += (size_t)n;
@@ -586,6 +621,7 @@ static void write_json(struct sinks *s, struct sink_out *o,
 			o->dirty = 1;
 	}
 	atomic_fetch_add_explicit(&o->delivered, 1, memory_order_relaxed);
+	sink_delivered(o);
 }
 
 static void write_syslog(struct sink_out *o, const struct policy_alert *a)

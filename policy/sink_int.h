@@ -34,7 +34,24 @@ struct sink_out {
 	_Atomic uint64_t rejected, dropped_queue_full, dropped_attempts;
 	_Atomic uint64_t dropped_age, dropped_shutdown, pending;
 	_Atomic int last_status;
+	/* A failure episode (sender thread only): from the first failed
+	 * delivery to the next one that succeeds, logged once at each end. */
+	int failing;
+	uint64_t fail_count;		/* failures since it began */
+	uint64_t lost_before;		/* alerts this sink had lost by then */
 };
+
+/* Sender thread: a delivery to `o` failed (`why`: what went wrong; `then`:
+ * what becomes of the alert, and its counter), or one succeeded.  One log
+ * line when a run of failures begins, one when it ends (sink.c). */
+void sink_failed(struct sink_out *o, const char *why, const char *then);
+#define SINK_RETRIED "retrying with back-off, alerts wait in its queue " \
+	"(sinks.sink[].failures)"
+#define SINK_REJECTED "the receiver refuses them: dropped, not retried " \
+	"(sinks.sink[].rejected)"
+#define SINK_LOST "alerts are lost until it works again " \
+	"(sinks.sink[].write_errors)"
+void sink_delivered(struct sink_out *o);
 
 struct sinks {
 	struct sink_config cfg;

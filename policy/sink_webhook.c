@@ -323,6 +323,7 @@ static void start(struct sinks *s, struct sink_out *o)
 	curl_easy_setopt(w->easy, CURLOPT_POSTFIELDSIZE, (long)w->body.len);
 	if (curl_multi_add_handle(s->multi, w->easy) != CURLM_OK) {
 		atomic_fetch_add_explicit(&o->failures, 1, memory_order_relaxed);
+		sink_failed(o, "cannot start a request", SINK_RETRIED);
 		it->next_ns = sink_mono_ns() + (uint64_t)s->cfg.backoff_min_ms * 1000000ull;
 		return;
 	}
@@ -386,6 +387,7 @@ void webhook_collect(struct sinks *s, uint64_t now)
 		struct sink_out *o = NULL;
 		struct webhook *w;
 		long code = 0;
+		char why[64];
 
 		if (m->msg != CURLMSG_DONE)
 			continue;
@@ -400,19 +402,26 @@ void webhook_collect(struct sinks *s, uint64_t now)
 				atomic_fetch_add_explicit(&o->timeouts, 1,
 							  memory_order_relaxed);
 			atomic_store_explicit(&o->last_status, 0, memory_order_relaxed);
+			/* libcurl's messages name the host, never the path. */
+			sink_failed(o, w->errbuf[0] ? w->errbuf :
+				    curl_easy_strerror(m->data.result), SINK_RETRIED);
 			failed(s, o, now);
 			continue;
 		}
 		curl_easy_getinfo(m->easy_handle, CURLINFO_RESPONSE_CODE, &code);
 		atomic_store_explicit(&o->last_status, (int)code, memory_order_relaxed);
+		snprintf(why, sizeof(why), "HTTP %ld", code);
 		if (code >= 200 && code < 300) {
 			atomic_fetch_add_explicit(&o->delivered, 1, memory_order_relaxed);
 			pop(o);
+			sink_delivered(o);
 		} else if (code >= 500 || code == 408 || code == 429) {
 			atomic_fetch_add_explicit(&o->http_5xx, 1, memory_order_relaxed);
+			sink_failed(o, why, SINK_RETRIED);
 			failed(s, o, now);
 		} else {
 			atomic_fetch_add_explicit(&o->rejected, 1, memory_order_relaxed);
+			sink_failed(o, why, SINK_REJECTED);
 			pop(o);
 		}
 	}

@@ -177,4 +177,13 @@ ok &= s["sinks"]["sink"][0]["delivered"] == 0 and s["sinks"]["sink"][0]["dropped
 sys.exit(0 if ok else 1)
 EOF
 echo "4. stopped in $((SECONDS - t0)) s"
+# One log line when each webhook starts failing (not one per attempt: there
+# were hundreds), and one when the 500 endpoint recovered.
+n_hang=$(ft_log_count "sinks: webhook [a-z]+ http://127\\.0\\.0\\.1:$H: delivery failing \\(Operation timed out")
+n_err=$(ft_log_count "sinks: webhook [a-z]+ http://127\\.0\\.0\\.1:$E: delivery failing \\(HTTP 500\\)")
+n_back=$(ft_log_count "sinks: webhook [a-z]+ http://127\\.0\\.0\\.1:$E: delivering again after [0-9]+ failures; [0-9]+ alerts lost meanwhile")
+n_all=$(ft_log_count "sinks: ")
+echo "log: hanging 'delivery failing' x$n_hang, 500 'delivery failing' x$n_err, 'delivering again' x$n_back, sink lines $n_all"
+[ "$n_hang" -eq 1 ] && [ "$n_err" -eq 1 ] && [ "$n_back" -eq 1 ] && [ "$n_all" -eq 3 ] ||
+	ft_fail "expected one log line per failure episode and one for the recovery"
 echo "PASS: $T"
