@@ -606,8 +606,10 @@ static void test_list_watch_bookmark_resume_and_410_relist(void)
 		CHECK(fake_requests(&f, auth, NULL, NULL, 0) >= 3);
 	}
 
-	/* Watch: ADDED. */
-	WAIT_FOR(ip_is(a, "10.244.1.20", "prod/api-5f8c7d9b44-q7w2e"), 3000);
+	/* Watch: ADDED.  The registry and the observer hear of the pod one
+	 * after the other: wait for both. */
+	WAIT_FOR(ip_is(a, "10.244.1.20", "prod/api-5f8c7d9b44-q7w2e") &&
+		 obs_pod(o, "api-5f8c7d9b44-q7w2e", &p) == 0, 3000);
 	CHECK(ip_is(a, "10.244.1.20", "prod/api-5f8c7d9b44-q7w2e"));
 	CHECK(ip_is(a, "fd00:10:244:1::14", "prod/api-5f8c7d9b44-q7w2e"));
 	CHECK(obs_pod(o, "api-5f8c7d9b44-q7w2e", &p) == 0 && !strcmp(p.workload_name, "api") &&
