@@ -40,9 +40,11 @@ static inline const char *fake_src(void)
 
 	if (env && *env)
 		return env;
+	/* This file is <source>/tests/meta/fake.h, however it was included
+	 * ("../meta/fake.h" makes __FILE__ .../tests/unit/../meta/fake.h). */
 	snprintf(buf, sizeof(buf), "%s", __FILE__);
-	if ((p = strstr(buf, "/tests/meta/fake.h")))
-		*p = '\0';
+	if ((p = strrchr(buf, '/')))
+		snprintf(p, sizeof(buf) - (size_t)(p - buf), "/../..");
 	return buf;
 }
 
