@@ -21,6 +21,9 @@
  * finishes interfaces whose removal grace has passed; every STATS_NS the
  * per-interface counters are read and a snapshot is published for other
  * threads.  With no traffic and no link changes that is all the work done.
+ * Each wakeup reads at most DISPATCH_BATCH packets from one handle, so one
+ * busy interface cannot starve the others (epoll is level-triggered and comes
+ * back for the rest).
  *
  * Clock steps.  Packets carry the kernel's CLOCK_REALTIME stamp, so the flow
  * table runs on the wall clock.  Each tick compares the wall clock with
@@ -32,9 +35,6 @@
  * before it, a stamp later than the wall clock as of the last tick (plus
  * the time since, by CLOCK_BOOTTIME, plus STAMP_SLACK_NS) is taken as that
  * time: no packet can drag the table's clock into the future.
- * Each wakeup reads at most DISPATCH_BATCH packets from one handle, so one
- * busy interface cannot starve the others (epoll is level-triggered and comes
- * back for the rest).
  *
  * Opening and closing a packet socket each wait for an RCU grace period in
  * the kernel (synchronize_net: 10-15 ms, however idle the machine), which
