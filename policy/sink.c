@@ -597,8 +597,8 @@ static void write_json(struct sinks *s, struct sink_out *o,
 		return;
 	}
 	if (o->fd < 0) {
-		atomic_fetch_add_explicit(&o->write_errors, 1, memory_order_relaxed);
 		sink_failed(o, "the file is not open", SINK_LOST);
+		atomic_fetch_add_explicit(&o->write_errors, 1, memory_order_relaxed);
 		return;
 	}
 	while (off < b->len) {
@@ -606,10 +606,10 @@ static void write_json(struct sinks *s, struct sink_out *o,
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			atomic_fetch_add_explicit(&o->write_errors, 1,
-						  memory_order_relaxed);
 			sink_failed(o, n < 0 ? strerror(errno) : "nothing written",
 				    SINK_LOST);
+			atomic_fetch_add_explicit(&o->write_errors, 1,
+						  memory_order_relaxed);
 			return;
 		}
 		off += (size_t)n;

@@ -38,7 +38,7 @@ struct sink_out {
 	 * delivery to the next one that succeeds, logged once at each end. */
 	int failing;
 	uint64_t fail_count;		/* failures since it began */
-	uint64_t lost_before;		/* alerts this sink had lost by then */
+	uint64_t lost_before;		/* alerts this sink had lost before */
 };
 
 /* Sender thread: a delivery to `o` failed (`why`: what went wrong; `then`:

@@ -420,8 +420,8 @@ void webhook_collect(struct sinks *s, uint64_t now)
 			sink_failed(o, why, SINK_RETRIED);
 			failed(s, o, now);
 		} else {
-			atomic_fetch_add_explicit(&o->rejected, 1, memory_order_relaxed);
 			sink_failed(o, why, SINK_REJECTED);
+			atomic_fetch_add_explicit(&o->rejected, 1, memory_order_relaxed);
 			pop(o);
 		}
 	}
