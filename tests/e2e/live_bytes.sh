@@ -37,57 +37,14 @@ set -euo pipefail
 fail() { echo "FAIL: live_bytes: $*"; exit 1; }
 skip() { echo "SKIP: live_bytes: $*"; exit 77; }
 [ -n "${EW_BIN:-}" ] || fail "EW_BIN is not set"
-[ "$(id -u)" -eq 0 ] || skip "needs root to create network namespaces"
-probe=ewprobe$$
-ip netns add "$probe" 2>/dev/null || skip "this machine cannot create network namespaces"
-ip netns del "$probe"
+. "$(dirname "$0")/../lib/two_pods.bash"
+two_pods_need_netns
 for t in python3 curl iperf3; do
 	command -v $t >/dev/null || fail "$t is not installed (scripts/setup.sh)"
 done
 command -v socat >/dev/null || fail "socat is not installed (scripts/setup.sh)"
 
-rid=$(printf '%04x' $((RANDOM & 0xffff)))
-NA=ewb${rid}a NB=ewb${rid}b VA=ewb${rid}a VB=ewb${rid}b BR=ewb${rid}br
-tmp=$(mktemp -d)
-agent=
-cleanup() {
-	set +e
-	[ -n "$agent" ] && kill -TERM "$agent" 2>/dev/null && wait "$agent" 2>/dev/null
-	for ns in "$NA" "$NB"; do
-		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
-	done
-	{ wait; } 2>/dev/null
-	for ns in "$NA" "$NB"; do
-		ip netns del "$ns" 2>/dev/null
-	done
-	ip link del "$VA" 2>/dev/null
-	ip link del "$VB" 2>/dev/null
-	ip link del "$BR" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# --- topology -------------------------------------------------------------
-ip link add "$BR" type bridge
-sysctl -qw "net.ipv6.conf.$BR.disable_ipv6=1"
-ip link set "$BR" up
-i=1
-for pod in "$NA" "$NB"; do
-	v=$([ "$pod" = "$NA" ] && echo "$VA" || echo "$VB")
-	ip netns add "$pod"
-	ip netns exec "$pod" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-	ip netns exec "$pod" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-	ip link add "$v" type veth peer name eth0 netns "$pod"
-	sysctl -qw "net.ipv6.conf.$v.disable_ipv6=1"
-	ip link set "$v" master "$BR" up
-	ip -n "$pod" addr add "203.0.113.$i/24" dev eth0
-	ip -n "$pod" link set lo up
-	ip -n "$pod" link set eth0 up
-	i=$((i + 1))
-done
-mac() { ip -n "$1" -br link show eth0 | awk '{print $3}'; }
-ip -n "$NA" neigh replace 203.0.113.2 lladdr "$(mac "$NB")" dev eth0 nud permanent
-ip -n "$NB" neigh replace 203.0.113.1 lladdr "$(mac "$NA")" dev eth0 nud permanent
+two_pods_up ewb
 
 mkdir -p "$tmp/www"
 head -c 4000000 /dev/urandom >"$tmp/www/blob"

@@ -39,10 +39,8 @@ set -euo pipefail
 fail() { echo "FAIL: live_flood: $*"; exit 1; }
 skip() { echo "SKIP: live_flood: $*"; exit 77; }
 [ -n "${EW_BIN:-}" ] || fail "EW_BIN is not set"
-[ "$(id -u)" -eq 0 ] || skip "needs root to create network namespaces"
-probe=ewprobe$$
-ip netns add "$probe" 2>/dev/null || skip "this machine cannot create network namespaces"
-ip netns del "$probe"
+. "$(dirname "$0")/../lib/two_pods.bash"
+two_pods_need_netns
 command -v python3 >/dev/null || fail "python3 is not installed (scripts/setup.sh)"
 command -v socat >/dev/null || fail "socat is not installed (scripts/setup.sh)"
 command -v sqlite3 >/dev/null || fail "sqlite3 is not installed"
@@ -51,49 +49,7 @@ CAP=4096
 FRAMES=${EW_FLOOD_FRAMES:-60000}
 CLIENT_S=${EW_FLOOD_CLIENT_S:-6}
 case "$FRAMES$CLIENT_S" in *[!0-9]*) fail "EW_FLOOD_FRAMES and EW_FLOOD_CLIENT_S are whole numbers" ;; esac
-rid=$(printf '%04x' $((RANDOM & 0xffff)))
-NA=ewf${rid}a NB=ewf${rid}b VA=ewf${rid}a VB=ewf${rid}b BR=ewf${rid}br
-tmp=$(mktemp -d)
-agent=
-cleanup() {
-	set +e
-	[ -n "$agent" ] && kill -TERM "$agent" 2>/dev/null && wait "$agent" 2>/dev/null
-	for ns in "$NA" "$NB"; do
-		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
-	done
-	{ wait; } 2>/dev/null
-	for ns in "$NA" "$NB"; do
-		ip netns del "$ns" 2>/dev/null
-	done
-	ip link del "$VA" 2>/dev/null
-	ip link del "$VB" 2>/dev/null
-	ip link del "$BR" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-# --- topology -------------------------------------------------------------
-ip link add "$BR" type bridge
-sysctl -qw "net.ipv6.conf.$BR.disable_ipv6=1"
-ip link set "$BR" up
-i=1
-for pod in "$NA" "$NB"; do
-	v=$([ "$pod" = "$NA" ] && echo "$VA" || echo "$VB")
-	ip netns add "$pod"
-	ip netns exec "$pod" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-	ip netns exec "$pod" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-	ip link add "$v" type veth peer name eth0 netns "$pod"
-	sysctl -qw "net.ipv6.conf.$v.disable_ipv6=1"
-	ip link set "$v" master "$BR" up
-	ip -n "$pod" addr add "203.0.113.$i/24" dev eth0
-	ip -n "$pod" link set lo up
-	ip -n "$pod" link set eth0 up
-	i=$((i + 1))
-done
-mac() { ip -n "$1" -br link show eth0 | awk '{print $3}'; }
-MAC_A=$(mac "$NA") MAC_B=$(mac "$NB")
-ip -n "$NA" neigh replace 203.0.113.2 lladdr "$MAC_B" dev eth0 nud permanent
-ip -n "$NB" neigh replace 203.0.113.1 lladdr "$MAC_A" dev eth0 nud permanent
+two_pods_up ewf
 ip netns exec "$NB" socat -u TCP-LISTEN:9000,bind=203.0.113.2,reuseaddr OPEN:/dev/null \
 	>/dev/null 2>&1 &
 

@@ -24,51 +24,13 @@ set -euo pipefail
 fail() { echo "FAIL: live_shutdown: $*"; [ -f "${tmp:-}/agent.log" ] && cat "$tmp/agent.log"; exit 1; }
 skip() { echo "SKIP: live_shutdown: $*"; exit 77; }
 [ -n "${EW_BIN:-}" ] || fail "EW_BIN is not set"
-[ "$(id -u)" -eq 0 ] || skip "needs root to create network namespaces"
-probe=ewprobe$$
-ip netns add "$probe" 2>/dev/null || skip "this machine cannot create network namespaces"
-ip netns del "$probe"
+. "$(dirname "$0")/../lib/two_pods.bash"
+two_pods_need_netns
 for t in python3 curl socat; do
 	command -v $t >/dev/null || fail "$t is not installed (scripts/setup.sh)"
 done
 
-rid=$(printf '%04x' $((RANDOM & 0xffff)))
-NA=ews${rid}a NB=ews${rid}b VA=ews${rid}a VB=ews${rid}b BR=ews${rid}br
-tmp=$(mktemp -d)
-agent=
-cleanup() {
-	set +e
-	[ -n "$agent" ] && kill -TERM "$agent" 2>/dev/null && wait "$agent" 2>/dev/null
-	for ns in "$NA" "$NB"; do
-		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
-	done
-	{ wait; } 2>/dev/null
-	for ns in "$NA" "$NB"; do ip netns del "$ns" 2>/dev/null; done
-	for l in "$VA" "$VB" "$BR"; do ip link del "$l" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-ip link add "$BR" type bridge
-sysctl -qw "net.ipv6.conf.$BR.disable_ipv6=1"
-ip link set "$BR" up
-i=1
-for pod in "$NA" "$NB"; do
-	v=$([ "$pod" = "$NA" ] && echo "$VA" || echo "$VB")
-	ip netns add "$pod"
-	ip netns exec "$pod" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-	ip netns exec "$pod" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-	ip link add "$v" type veth peer name eth0 netns "$pod"
-	sysctl -qw "net.ipv6.conf.$v.disable_ipv6=1"
-	ip link set "$v" master "$BR" up
-	ip -n "$pod" addr add "203.0.113.$i/24" dev eth0
-	ip -n "$pod" link set lo up
-	ip -n "$pod" link set eth0 up
-	i=$((i + 1))
-done
-mac() { ip -n "$1" -br link show eth0 | awk '{print $3}'; }
-ip -n "$NA" neigh replace 203.0.113.2 lladdr "$(mac "$NB")" dev eth0 nud permanent
-ip -n "$NB" neigh replace 203.0.113.1 lladdr "$(mac "$NA")" dev eth0 nud permanent
+two_pods_up ews
 
 mkdir -p "$tmp/www"
 for n in $(seq 20); do head -c $((n * 10007)) /dev/urandom >"$tmp/www/f$n"; done
