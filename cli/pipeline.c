@@ -144,14 +144,13 @@ void pipeline_to_row(const struct flow_record *rec, struct store_flow *row)
 static void client_key(const char *workload, const uint8_t ip[16],
 		       char key[DNSCACHE_KEY_MAX])
 {
-	char a[EW_IPSTR_MAX];
-
+	_Static_assert(DNSCACHE_KEY_MAX >= 3 + EW_IPSTR_MAX, "room for ip:ADDR");
 	if (workload && workload[0]) {
-		snprintf(key, DNSCACHE_KEY_MAX, "%s", workload);
+		ew_strcpy_cut(key, DNSCACHE_KEY_MAX, workload);
 		return;
 	}
-	ew_ip_to_str(ip, a);
-	snprintf(key, DNSCACHE_KEY_MAX, "ip:%s", a);
+	memcpy(key, "ip:", 3);
+	ew_ip_to_str(ip, key + 3);
 }
 
 /*
@@ -402,8 +401,8 @@ static void judge(struct pipeline *p, struct store_flow *row,
 	policy_eval(p->pol, &f, &r);
 	*out = r;
 	*outside = f.remote_outside;
-	snprintf(row->verdict, sizeof(row->verdict), "%s",
-		 policy_verdict_name((enum policy_verdict)r.verdict));
+	ew_strcpy_cut(row->verdict, sizeof(row->verdict),
+		      policy_verdict_name((enum policy_verdict)r.verdict));
 	if (r.verdict == POLICY_ALERT)
 		atomic_fetch_add_explicit(&p->verdict_alert, 1, memory_order_relaxed);
 	else if (r.verdict == POLICY_AUDIT)
@@ -647,12 +646,12 @@ static void handle_flow(struct pipeline *p, const struct flow_record *rec)
 	if (li == 1)
 		swap_sides(&row);
 	if (lref) {
-		snprintf(row.workload, sizeof(row.workload), "%s", lref->workload);
+		ew_strcpy_cut(row.workload, sizeof(row.workload), lref->workload);
 		local = subjects_get(&p->subjects, lref);
 	}
 	if (rref) {
-		snprintf(row.remote_workload, sizeof(row.remote_workload), "%s",
-			 rref->workload);
+		ew_strcpy_cut(row.remote_workload, sizeof(row.remote_workload),
+			      rref->workload);
 		/* Both views share one direct-mapped cache: a remote that
 		 * would evict the local entry is judged without its labels. */
 		if (!lref || lref->id == rref->id ||
@@ -668,7 +667,7 @@ static void handle_flow(struct pipeline *p, const struct flow_record *rec)
 		p->subjects.served_full++;
 	client_key(row.workload, row.local_ip, key);
 	if (dnscache_lookup(p->names, key, row.remote_ip, rec->last_ns, name) == 0) {
-		snprintf(row.remote_name, sizeof(row.remote_name), "%s", name);
+		ew_strcpy_cut(row.remote_name, sizeof(row.remote_name), name);
 		atomic_fetch_add_explicit(&p->named, 1, memory_order_relaxed);
 	}
 	enrich(p, &row);

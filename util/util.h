@@ -59,6 +59,9 @@ void ew_ip_from_v4(uint8_t out[16], const uint8_t v4[4]);
 int ew_ip_is_v4(const uint8_t ip[16]);
 /* Text form: dotted quad for mapped IPv4, RFC 5952 for IPv6. */
 void ew_ip_to_str(const uint8_t ip[16], char out[EW_IPSTR_MAX]);
+/* Copy the string `src` into `dst` of `size` bytes (> 0), cut to fit, always
+ * terminated: snprintf(dst, size, "%s", src) without the format parsing. */
+void ew_strcpy_cut(char *dst, size_t size, const char *src);
 /* Parse "192.0.2.1" or "2001:db8::1"; 0 or -EINVAL. */
 int ew_ip_parse(const char *s, uint8_t out[16]);
 

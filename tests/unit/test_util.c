@@ -1,6 +1,7 @@
 /* test_util.c - util: time text, durations, sizes, addresses, CIDR blocks,
  * the bounded buffer, JSON escaping of hostile strings, the keyed hash and
  * the SPSC queue under two threads. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <unistd.h>
@@ -72,6 +73,30 @@ static void addresses_round_trip_in_mapped_form(void)
 	CHECK_STR(s, "2001:db8::1");
 	CHECK(ew_ip_parse("300.1.1.1", ip) == -EINVAL);
 	CHECK(ew_ip_parse("", ip) == -EINVAL);
+	/* IPv4 is formatted by hand: the same text as inet_ntop for every
+	 * value of each octet, in every position. */
+	for (int pos = 0; pos < 4; pos++)
+		for (int v = 0; v < 256; v++) {
+			uint8_t v4[4] = {10, 1, 100, 255};
+			char want[INET_ADDRSTRLEN];
+
+			v4[pos] = (uint8_t)v;
+			ew_ip_from_v4(ip, v4);
+			ew_ip_to_str(ip, s);
+			inet_ntop(AF_INET, v4, want, sizeof(want));
+			if (strcmp(s, want) != 0) {
+				CHECK_STR(s, want);
+				return;
+			}
+		}
+	{
+		char small[4];
+
+		ew_strcpy_cut(small, sizeof(small), "abcdef");
+		CHECK_STR(small, "abc");
+		ew_strcpy_cut(small, sizeof(small), "");
+		CHECK_STR(small, "");
+	}
 }
 
 static void cidr_blocks_contain_exactly_their_range(void)
