@@ -11,6 +11,11 @@
  * state rather than everyone else's.  Writing that once keeps the bounds in
  * one place that can be tested.
  *
+ * A table with one owner keeps no owner list: it would be the global list
+ * over again, and each lookup would move an entry on both (up to six slots
+ * touched, most of them cache misses, instead of three).  Its owner's
+ * first, last and next are the global list's.
+ *
  * Lists are doubly linked through 32-bit slot indices in the slot header,
  * so a table of 65536 entries costs 28 bytes of links per entry and no
  * pointer chasing through the allocator.  Nothing allocates after init,
@@ -157,10 +162,29 @@ static void lru_push(struct dtab *t, uint32_t i)
 		t->lru_tail = i;
 }
 
+/* The owner's most and least recently used entries, and the next older. */
+static inline uint32_t own_first(const struct dtab *t, uint32_t o)
+{
+	return t->n_owners == 1 ? t->lru_head : t->own_head[o];
+}
+
+static inline uint32_t own_last(const struct dtab *t, uint32_t o)
+{
+	return t->n_owners == 1 ? t->lru_tail : t->own_tail[o];
+}
+
+static inline uint32_t own_next(const struct dtab *t, uint32_t i)
+{
+	return t->n_owners == 1 ? S(t, i)->next : S(t, i)->onext;
+}
+
 static void own_unlink(struct dtab *t, uint32_t i)
 {
 	struct slot *s = S(t, i);
 	uint32_t o = s->owner;
+
+	if (t->n_owners == 1)
+		return;
 
 	if (s->oprev != DTAB_NIL)
 		S(t, s->oprev)->onext = s->onext;
@@ -178,6 +202,9 @@ static void own_push(struct dtab *t, uint32_t i)
 	struct slot *s = S(t, i);
 	uint32_t o = s->owner;
 
+	if (t->n_owners == 1)
+		return;
+
 	s->oprev = DTAB_NIL;
 	s->onext = t->own_head[o];
 	if (t->own_head[o] != DTAB_NIL)
@@ -193,7 +220,7 @@ static void touch(struct dtab *t, uint32_t i)
 		lru_unlink(t, i);
 		lru_push(t, i);
 	}
-	if (t->own_head[S(t, i)->owner] != i) {
+	if (t->n_owners > 1 && t->own_head[S(t, i)->owner] != i) {
 		own_unlink(t, i);
 		own_push(t, i);
 	}
@@ -274,9 +301,9 @@ void *dtab_get(struct dtab *t, uint32_t owner, const void *key, int *created)
 	}
 	/* A table whose owner cap is the whole table (one owner) just fills. */
 	if (t->per_owner < t->cap && t->own_n[owner] >= t->per_owner &&
-	    t->own_tail[owner] != DTAB_NIL) {
+	    own_last(t, owner) != DTAB_NIL) {
 		atomic_fetch_add_explicit(&t->evicted_quota, 1, memory_order_relaxed);
-		evict(t, t->own_tail[owner]);
+		evict(t, own_last(t, owner));
 	}
 	if (t->free_head == DTAB_NIL && t->fresh == t->cap) {
 		atomic_fetch_add_explicit(&t->evicted, 1, memory_order_relaxed);
@@ -320,8 +347,8 @@ uint32_t dtab_del_owner(struct dtab *t, uint32_t owner)
 
 	if (owner >= t->n_owners)
 		return 0;
-	while (t->own_head[owner] != DTAB_NIL) {
-		remove_slot(t, t->own_head[owner]);
+	while (own_first(t, owner) != DTAB_NIL) {
+		remove_slot(t, own_first(t, owner));
 		n++;
 	}
 	return n;
@@ -350,6 +377,6 @@ void *dtab_owner_next(struct dtab *t, uint32_t owner, const void *prev)
 
 	if (owner >= t->n_owners)
 		return NULL;
-	i = prev ? S(t, slot_of_val(t, prev))->onext : t->own_head[owner];
+	i = prev ? own_next(t, slot_of_val(t, prev)) : own_first(t, owner);
 	return i == DTAB_NIL ? NULL : val_of(t, i);
 }
