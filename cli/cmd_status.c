@@ -5,8 +5,8 @@
  * "updated" and "uptime_s", a "config" object, an "interfaces" array and one
  * object of counters per module).
  *
- * The file is read with a small JSON reader of its own that flattens the
- * document into (path, value) pairs, e.g. "flows.created" = 12 or
+ * jansson reads the file, and the document is flattened into (path, value)
+ * pairs, e.g. "flows.created" = 12 or
  * "interfaces.0.name" = "veth1".  The human view is generic over those pairs,
  * so a counter added to the file shows up here without a change.  The file is
  * outside input to this command: its size, depth and number of values are
@@ -22,6 +22,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <jansson.h>
 
 #include "cli.h"
 #include "config.h"
@@ -42,16 +44,8 @@ struct jent {
 struct jdoc {
 	struct jent *e;
 	size_t n, cap;
-	const char *p;			/* the text */
-	size_t len, off;
 	const char *err;		/* first error sticks */
 };
-
-static void skip_ws(struct jdoc *d)
-{
-	while (d->off < d->len && strchr(" \t\r\n", d->p[d->off]))
-		d->off++;
-}
 
 static int add(struct jdoc *d, const char *path, char kind, const char *v,
 	       size_t vlen)
@@ -82,96 +76,6 @@ static int add(struct jdoc *d, const char *path, char kind, const char *v,
 	return 0;
 }
 
-static void put_utf8(struct ew_buf *b, uint32_t c)
-{
-	char u[4];
-	size_t n;
-
-	if (c < 0x80) {
-		u[0] = (char)c;
-		n = 1;
-	} else if (c < 0x800) {
-		u[0] = (char)(0xC0 | c >> 6);
-		u[1] = (char)(0x80 | (c & 0x3F));
-		n = 2;
-	} else {
-		u[0] = (char)(0xE0 | c >> 12);
-		u[1] = (char)(0x80 | ((c >> 6) & 0x3F));
-		u[2] = (char)(0x80 | (c & 0x3F));
-		n = 3;
-	}
-	ew_buf_append(b, u, n);
-}
-
-/* A string literal at the cursor into `out`.  Surrogate pairs and other
- * \u escapes outside the BMP's plain range become U+FFFD: this is for
- * display only. */
-static int parse_string(struct jdoc *d, struct ew_buf *out)
-{
-	ew_buf_reset(out);
-	if (d->off >= d->len || d->p[d->off] != '"') {
-		d->err = "expected a string";
-		return -1;
-	}
-	d->off++;
-	while (d->off < d->len) {
-		unsigned char ch = (unsigned char)d->p[d->off++];
-
-		if (ch == '"')
-			return out->toobig ? (d->err = "string too long", -1) : 0;
-		if (ch < 0x20) {
-			d->err = "control character in a string";
-			return -1;
-		}
-		if (ch != '\\') {
-			ew_buf_append(out, &ch, 1);
-			continue;
-		}
-		if (d->off >= d->len)
-			break;
-		ch = (unsigned char)d->p[d->off++];
-		switch (ch) {
-		case '"': case '\\': case '/':
-			ew_buf_append(out, &ch, 1);
-			break;
-		case 'b': ew_buf_puts(out, "\b"); break;
-		case 'f': ew_buf_puts(out, "\f"); break;
-		case 'n': ew_buf_puts(out, "\n"); break;
-		case 'r': ew_buf_puts(out, "\r"); break;
-		case 't': ew_buf_puts(out, "\t"); break;
-		case 'u': {
-			uint32_t c = 0;
-
-			if (d->len - d->off < 4) {
-				d->err = "truncated \\u escape";
-				return -1;
-			}
-			for (int i = 0; i < 4; i++) {
-				char h = d->p[d->off++];
-
-				c <<= 4;
-				if (h >= '0' && h <= '9') c |= (uint32_t)(h - '0');
-				else if (h >= 'a' && h <= 'f') c |= (uint32_t)(h - 'a' + 10);
-				else if (h >= 'A' && h <= 'F') c |= (uint32_t)(h - 'A' + 10);
-				else {
-					d->err = "bad \\u escape";
-					return -1;
-				}
-			}
-			put_utf8(out, c >= 0xD800 && c <= 0xDFFF ? 0xFFFD : c);
-			break;
-		}
-		default:
-			d->err = "bad escape";
-			return -1;
-		}
-	}
-	d->err = "unterminated string";
-	return -1;
-}
-
-static int parse_value(struct jdoc *d, const char *path, int depth);
-
 static int child_path(struct jdoc *d, char *out, const char *path,
 		      const char *key)
 {
@@ -184,133 +88,50 @@ static int child_path(struct jdoc *d, char *out, const char *path,
 	return 0;
 }
 
-static int parse_object(struct jdoc *d, const char *path, int depth)
+/* Flatten the document jansson parsed into (path, text) pairs. */
+static int flatten(struct jdoc *d, const json_t *v, const char *path, int depth)
 {
-	struct ew_buf key;
-	char sub[PATH_LEN];
-	int rc = -1;
-
-	ew_buf_init(&key, 1024);
-	d->off++; /* '{' */
-	skip_ws(d);
-	if (d->off < d->len && d->p[d->off] == '}') {
-		d->off++;
-		rc = 0;
-		goto out;
-	}
-	for (;;) {
-		skip_ws(d);
-		if (parse_string(d, &key) ||
-		    child_path(d, sub, path, key.data ? key.data : ""))
-			goto out;
-		skip_ws(d);
-		if (d->off >= d->len || d->p[d->off] != ':') {
-			d->err = "expected ':'";
-			goto out;
-		}
-		d->off++;
-		if (parse_value(d, sub, depth + 1))
-			goto out;
-		skip_ws(d);
-		if (d->off < d->len && d->p[d->off] == ',') {
-			d->off++;
-			continue;
-		}
-		if (d->off < d->len && d->p[d->off] == '}') {
-			d->off++;
-			rc = 0;
-			goto out;
-		}
-		d->err = "expected ',' or '}'";
-		goto out;
-	}
-out:
-	ew_buf_free(&key);
-	return rc;
-}
-
-static int parse_array(struct jdoc *d, const char *path, int depth)
-{
-	char sub[PATH_LEN], idx[24];
-
-	d->off++; /* '[' */
-	skip_ws(d);
-	if (d->off < d->len && d->p[d->off] == ']') {
-		d->off++;
-		return 0;
-	}
-	for (size_t i = 0;; i++) {
-		snprintf(idx, sizeof(idx), "%zu", i);
-		if (child_path(d, sub, path, idx) || parse_value(d, sub, depth + 1))
-			return -1;
-		skip_ws(d);
-		if (d->off < d->len && d->p[d->off] == ',') {
-			d->off++;
-			continue;
-		}
-		if (d->off < d->len && d->p[d->off] == ']') {
-			d->off++;
-			return 0;
-		}
-		d->err = "expected ',' or ']'";
-		return -1;
-	}
-}
-
-static int parse_value(struct jdoc *d, const char *path, int depth)
-{
-	size_t start;
+	char sub[PATH_LEN], num[40];
+	const char *key;
+	const json_t *c;
+	size_t i;
 
 	if (depth > MAX_DEPTH) {
 		d->err = "nested too deeply";
 		return -1;
 	}
-	skip_ws(d);
-	if (d->off >= d->len) {
-		d->err = "unexpected end";
-		return -1;
-	}
-	switch (d->p[d->off]) {
-	case '{':
-		return parse_object(d, path, depth);
-	case '[':
-		return parse_array(d, path, depth);
-	case '"': {
-		struct ew_buf s;
-		int rc;
-
-		ew_buf_init(&s, 1 << 16);
-		rc = parse_string(d, &s);
-		if (rc == 0)
-			rc = add(d, path, 's', s.data, s.len);
-		ew_buf_free(&s);
-		return rc;
-	}
-	case 't':
-	case 'f':
-	case 'n': {
-		static const char *const lit[] = {"true", "false", "null"};
-
-		for (size_t i = 0; i < EW_ARRAY_LEN(lit); i++) {
-			size_t l = strlen(lit[i]);
-
-			if (d->len - d->off >= l && memcmp(d->p + d->off, lit[i], l) == 0) {
-				d->off += l;
-				return add(d, path, i == 2 ? 'z' : lit[i][0], lit[i], l);
-			}
+	switch (json_typeof(v)) {
+	case JSON_OBJECT:
+		json_object_foreach((json_t *)v, key, c)
+			if (child_path(d, sub, path, key) ||
+			    flatten(d, c, sub, depth + 1))
+				return -1;
+		return 0;
+	case JSON_ARRAY:
+		json_array_foreach(v, i, c) {
+			snprintf(num, sizeof(num), "%zu", i);
+			if (child_path(d, sub, path, num) ||
+			    flatten(d, c, sub, depth + 1))
+				return -1;
 		}
-		d->err = "bad literal";
-		return -1;
-	}
+		return 0;
+	case JSON_STRING:
+		return add(d, path, 's', json_string_value(v), json_string_length(v));
+	case JSON_INTEGER:
+		snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT,
+			 json_integer_value(v));
+		return add(d, path, 'n', num, strlen(num));
+	case JSON_REAL:
+		snprintf(num, sizeof(num), "%.15g", json_real_value(v));
+		if (strtod(num, NULL) != json_real_value(v))
+			snprintf(num, sizeof(num), "%.17g", json_real_value(v));
+		return add(d, path, 'n', num, strlen(num));
+	case JSON_TRUE:
+		return add(d, path, 't', "true", 4);
+	case JSON_FALSE:
+		return add(d, path, 'f', "false", 5);
 	default:
-		start = d->off;
-		while (d->off < d->len && strchr("+-0123456789.eE", d->p[d->off]))
-			d->off++;
-		if (d->off == start) {
-			d->err = "unexpected character";
-			return -1;
-		}
-		return add(d, path, 'n', d->p + start, d->off - start);
+		return add(d, path, 'z', "null", 4);
 	}
 }
 
@@ -527,6 +348,8 @@ int cmd_status(int argc, char **argv)
 	};
 	const char *path = CONFIG_DEFAULT_STATUS_FILE, *state, *verdict;
 	struct jdoc d = {0};
+	json_t *root = NULL;
+	json_error_t jerr;
 	uint64_t updated = 0, now = ew_now_ns(), age = 0;
 	int json = 0, c, status = 0, alive;
 	char err[512], *text;
@@ -551,14 +374,18 @@ int cmd_status(int argc, char **argv)
 			err);
 		return 1;
 	}
-	d.p = text;
-	d.len = len;
-	skip_ws(&d);
-	if (d.off >= d.len || d.p[d.off] != '{' || parse_value(&d, "", 0) ||
-	    (skip_ws(&d), d.off != d.len)) {
+	/* No NUL allowed in strings: they are printed as C strings. */
+	root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+	if (!json_is_object(root)) {
 		fprintf(stderr, "egresswatch status: %s: not a status file "
-			"(byte %zu: %s)\n", path, d.off,
-			d.err ? d.err : "trailing data");
+			"(byte %d: %s)\n", path, root ? 0 : jerr.position,
+			root ? "not an object" : jerr.text);
+		status = 1;
+		goto out;
+	}
+	if (flatten(&d, root, "", 0)) {
+		fprintf(stderr, "egresswatch status: %s: not a status file "
+			"(%s)\n", path, d.err);
 		status = 1;
 		goto out;
 	}
@@ -586,6 +413,7 @@ int cmd_status(int argc, char **argv)
 	else
 		print_human(&d, age, verdict);
 out:
+	json_decref(root);
 	jdoc_free(&d);
 	free(text);
 	return status;
