@@ -43,6 +43,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "policy.h"
 #include "util.h"
 
@@ -264,70 +266,6 @@ static int unstable_label(const char *k)
 	return 0;
 }
 
-/* A JSON string at *p (after the quote) into out; advances *p past the
- * closing quote.  0 or -1. */
-static int json_string(const char **pp, char *out, size_t len)
-{
-	const char *p = *pp;
-	size_t o = 0;
-
-	for (;;) {
-		unsigned c = (unsigned char)*p++;
-		uint32_t cp;
-
-		if (c == '\0' || c < 0x20)
-			return -1;
-		if (c == '"')
-			break;
-		if (c == '\\') {
-			c = (unsigned char)*p++;
-			switch (c) {
-			case '"': case '\\': case '/': cp = c; break;
-			case 'b': cp = '\b'; break;
-			case 'f': cp = '\f'; break;
-			case 'n': cp = '\n'; break;
-			case 'r': cp = '\r'; break;
-			case 't': cp = '\t'; break;
-			case 'u':
-				cp = 0;
-				for (int k = 0; k < 4; k++) {
-					char h = *p++;
-					cp <<= 4;
-					if (h >= '0' && h <= '9') cp |= (uint32_t)(h - '0');
-					else if (h >= 'a' && h <= 'f') cp |= (uint32_t)(h - 'a' + 10);
-					else if (h >= 'A' && h <= 'F') cp |= (uint32_t)(h - 'A' + 10);
-					else return -1;
-				}
-				break;
-			default:
-				return -1;
-			}
-			/* UTF-8 of cp (surrogates are written as they come;
-			 * the output escaper replaces what is not UTF-8). */
-			if (cp < 0x80) {
-				if (o + 1 >= len) return -1;
-				out[o++] = (char)cp;
-			} else if (cp < 0x800) {
-				if (o + 2 >= len) return -1;
-				out[o++] = (char)(0xc0 | cp >> 6);
-				out[o++] = (char)(0x80 | (cp & 0x3f));
-			} else {
-				if (o + 3 >= len) return -1;
-				out[o++] = (char)(0xe0 | cp >> 12);
-				out[o++] = (char)(0x80 | ((cp >> 6) & 0x3f));
-				out[o++] = (char)(0x80 | (cp & 0x3f));
-			}
-			continue;
-		}
-		if (o + 1 >= len)
-			return -1;
-		out[o++] = (char)c;
-	}
-	out[o] = '\0';
-	*pp = p;
-	return 0;
-}
-
 /* Kubernetes label syntax (what selectors accept): a value is empty or at
  * most 63 of [A-Za-z0-9._-] with alphanumerics at both ends; a key is such
  * a name, optionally after a DNS-subdomain prefix and '/'. */
@@ -366,13 +304,6 @@ static int label_ok(const char *k, const char *v)
 	return label_name_ok(k, strlen(k), 0) && label_name_ok(v, strlen(v), 1);
 }
 
-static const char *skip_ws(const char *p)
-{
-	while (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')
-		p++;
-	return p;
-}
-
 static int label_cmp(const void *a, const void *b)
 {
 	return strcmp(((const struct sg_label *)a)->k, ((const struct sg_label *)b)->k);
@@ -387,31 +318,27 @@ static int parse_labels(const char *json, struct sg_label **out, uint32_t *n_out
 {
 	struct sg_label *l = NULL;
 	uint32_t n = 0;
-	char k[LABEL_TEXT_MAX], v[LABEL_TEXT_MAX];
-	const char *p = skip_ws(json);
+	json_t *root, *jv;
+	const char *k, *v;
 
 	*out = NULL;
 	*n_out = 0;
-	if (*p++ != '{')
-		return -EINVAL;
-	p = skip_ws(p);
-	if (*p == '}')
-		return skip_ws(p + 1)[0] ? -EINVAL : 0;
+	root = json_loads(json, 0, NULL);
+	if (!json_is_object(root))
+		goto bad;
+	if (json_object_size(root) == 0) {
+		json_decref(root);
+		return 0;
+	}
 	l = calloc(LABELS_MAX, sizeof(*l));
 	if (!l)
-		return -ENOMEM;
-	for (;;) {
-		p = skip_ws(p);
-		if (*p++ != '"' || json_string(&p, k, sizeof(k)))
+		goto bad;
+	json_object_foreach(root, k, jv) {
+		if (!json_is_string(jv) || n == LABELS_MAX ||
+		    strlen(k) >= LABEL_TEXT_MAX ||
+		    json_string_length(jv) >= LABEL_TEXT_MAX)
 			goto bad;
-		p = skip_ws(p);
-		if (*p++ != ':')
-			goto bad;
-		p = skip_ws(p);
-		if (*p++ != '"' || json_string(&p, v, sizeof(v)))
-			goto bad;
-		if (n == LABELS_MAX)
-			goto bad;
+		v = json_string_value(jv);
 		if (!label_ok(k, v)) {
 			(*dropped)++;
 		} else if (!unstable_label(k)) {
@@ -424,21 +351,15 @@ static int parse_labels(const char *json, struct sg_label **out, uint32_t *n_out
 			}
 			n++;
 		}
-		p = skip_ws(p);
-		if (*p == ',') {
-			p++;
-			continue;
-		}
-		if (*p++ != '}' || skip_ws(p)[0])
-			goto bad;
-		break;
 	}
+	json_decref(root);
 	if (n)
 		qsort(l, n, sizeof(*l), label_cmp);
 	*out = l;
 	*n_out = n;
 	return 0;
 bad:
+	json_decref(root);
 	for (uint32_t i = 0; i < n; i++) {
 		free(l[i].k);
 		free(l[i].v);
