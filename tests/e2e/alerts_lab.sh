@@ -129,15 +129,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $*"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
-bail() {
-	not_ok "$*"
-	echo "$passed passed, $failed failed"
-	exit 1
-}
+. "$(dirname "$0")/../lib/tap.bash"
 wait_for() { # TENTHS COMMAND...: poll every 0.1 s
 	local n=$1
 	shift

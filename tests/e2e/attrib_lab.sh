@@ -80,21 +80,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $*"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
-check() { # DESCRIPTION CMD...
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-contains() { [[ $1 == *"$2"* ]]; }
-bail() {
-	not_ok "$*"
-	echo "$passed passed, $failed failed"
-	exit 1
-}
+. "$(dirname "$0")/../lib/tap.bash"
 field() { # NAME LINE: the word after NAME in an attrib_dump line
 	awk -v k="$1" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1); exit } }' <<<"$2"
 }

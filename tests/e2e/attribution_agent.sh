@@ -144,20 +144,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $*"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
-check() { # DESCRIPTION CMD...
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-bail() {
-	not_ok "$*"
-	echo "$passed passed, $failed failed"
-	exit 1
-}
+. "$(dirname "$0")/../lib/tap.bash"
 now_utc() { date -u +%Y-%m-%dT%H:%M:%S.%6NZ; }
 wait_for() { # TENTHS COMMAND...: poll every 0.1 s
 	local n=$1

@@ -49,21 +49,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-passed=0
-failed=0
-ok() { passed=$((passed + 1)); echo "ok - $*"; }
-not_ok() { failed=$((failed + 1)); echo "not ok - $*"; }
-check() { # DESCRIPTION CMD...: passes when CMD succeeds
-	local what=$1
-	shift
-	if "$@"; then ok "$what"; else not_ok "$what"; fi
-}
-contains() { [[ $1 == *"$2"* ]]; } # STRING PART
-bail() { # a failure that makes the rest meaningless
-	not_ok "$*"
-	echo "$passed passed, $failed failed"
-	exit 1
-}
+. "$(dirname "$0")/../lib/tap.bash"
 
 echo "# lab_smoke: prefix $P"
 
