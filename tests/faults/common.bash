@@ -81,29 +81,20 @@ ft_cleanup() {
 }
 trap ft_cleanup EXIT
 
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/netns.bash"
+
 ft_bridge() {
-	ip link add "$BR" type bridge
 	FT_LINKS+=("$BR")
-	sysctl -qw "net.ipv6.conf.$BR.disable_ipv6=1"
-	ip link set "$BR" up
+	netns_bridge "$BR"
 }
 
 # ft_pod NAME CIDR: netns $P-NAME with eth0 at CIDR, host side $P-NAMEa on
-# the bridge.  IPv6 is off in the pod so that no router or neighbour
-# solicitations add flows the test does not expect.
+# the bridge (tests/lib/netns.bash).  Registered for the cleanup first, so
+# that a half-made pod is removed too.
 ft_pod() {
-	local ns=$P-$1 v=$P-$1a
-	ip netns add "$ns"
-	FT_NETNS+=("$ns")
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-	ip netns exec "$ns" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-	ip link add "$v" type veth peer name eth0 netns "$ns"
-	FT_LINKS+=("$v")
-	sysctl -qw "net.ipv6.conf.$v.disable_ipv6=1"
-	ip link set "$v" master "$BR" up
-	ip -n "$ns" addr add "$2" dev eth0
-	ip -n "$ns" link set lo up
-	ip -n "$ns" link set eth0 up
+	FT_NETNS+=("$P-$1")
+	FT_LINKS+=("$P-$1a")
+	netns_pod "$P-$1" "$P-$1a" "$BR" "$2"
 }
 
 ft_in() { local ns=$P-$1; shift; ip netns exec "$ns" "$@"; }

@@ -5,14 +5,16 @@
 #   eth0 203.0.113.1/24 --- veth $VA ---+--- $BR (bridge, ---+--- veth $VB --- eth0 203.0.113.2/24
 #                                           no address)
 #
-# IPv6 is off everywhere (no router or neighbour solicitations to add flows
-# a test does not expect), and each pod has a permanent neighbour entry for
-# the other, so no ARP either.  No namespace has a route off the bridge.
+# The pieces come from tests/lib/netns.bash (IPv6 off, no route off the
+# bridge); each pod also has a permanent neighbour entry for the other, so
+# there is no ARP either.
 #
 # The caller defines fail and skip, then calls two_pods_up PREFIX (3 letters,
 # e.g. ewb): it sets rid (a per-run id), NA NB VA VB BR (PREFIX + rid),
 # MAC_A MAC_B (the pods' eth0), tmp (a directory removed at exit) and agent
 # (empty; a PID put there is sent SIGTERM and waited for at exit).
+
+. "$(dirname "${BASH_SOURCE[0]}")/netns.bash"
 
 # Exit 77 (skip) where the machine cannot make network namespaces.
 two_pods_need_netns() {
@@ -39,28 +41,14 @@ two_pods_cleanup() {
 }
 
 two_pods_up() {
-	local i=1 pod v
 	rid=$(printf '%04x' $((RANDOM & 0xffff)))
 	NA=$1${rid}a NB=$1${rid}b VA=$1${rid}a VB=$1${rid}b BR=$1${rid}br
 	tmp=$(mktemp -d)
 	agent=
 	trap two_pods_cleanup EXIT
-	ip link add "$BR" type bridge
-	sysctl -qw "net.ipv6.conf.$BR.disable_ipv6=1"
-	ip link set "$BR" up
-	for pod in "$NA" "$NB"; do
-		v=$([ "$pod" = "$NA" ] && echo "$VA" || echo "$VB")
-		ip netns add "$pod"
-		ip netns exec "$pod" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-		ip netns exec "$pod" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-		ip link add "$v" type veth peer name eth0 netns "$pod"
-		sysctl -qw "net.ipv6.conf.$v.disable_ipv6=1"
-		ip link set "$v" master "$BR" up
-		ip -n "$pod" addr add "203.0.113.$i/24" dev eth0
-		ip -n "$pod" link set lo up
-		ip -n "$pod" link set eth0 up
-		i=$((i + 1))
-	done
+	netns_bridge "$BR"
+	netns_pod "$NA" "$VA" "$BR" 203.0.113.1/24
+	netns_pod "$NB" "$VB" "$BR" 203.0.113.2/24
 	MAC_A=$(ip -n "$NA" -br link show eth0 | awk '{print $3}')
 	MAC_B=$(ip -n "$NB" -br link show eth0 | awk '{print $3}')
 	ip -n "$NA" neigh replace 203.0.113.2 lladdr "$MAC_B" dev eth0 nud permanent
