@@ -37,6 +37,7 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../tests/lib/netns.bash"	# netns_bridge, netns_pod
 BIN=${1:-${EW_BIN:-$here/../build/egresswatch}}
 DURATION=${DURATION:-10}
 IDLE=${IDLE:-30}
@@ -91,24 +92,13 @@ json_get() { # FILE EXPR (python, `s` is the document)
 echo "== live.sh: $(uname -r), $(nproc) CPUs, $BIN"
 
 # ---- 1. throughput -----------------------------------------------------------
-ip link add "$BR" type bridge
-sysctl -qw "net.ipv6.conf.$BR.disable_ipv6=1"
-ip link set "$BR" up
-i=1
-for pod in "$NA" "$NB"; do
+netns_bridge "$BR"
+netns_pod "$NA" "$VA" "$BR" 198.18.0.1/24
+netns_pod "$NB" "$VB" "$BR" 198.18.0.2/24
+for pod in "$NA" "$NB"; do	# MTU-size frames: no segmentation offloads
 	v=$([ "$pod" = "$NA" ] && echo "$VA" || echo "$VB")
-	ip netns add "$pod"
-	ip netns exec "$pod" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-	ip netns exec "$pod" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-	ip link add "$v" type veth peer name eth0 netns "$pod"
-	sysctl -qw "net.ipv6.conf.$v.disable_ipv6=1"
-	ip link set "$v" master "$BR" up
-	ip -n "$pod" addr add "198.18.0.$i/24" dev eth0
-	ip -n "$pod" link set lo up
-	ip -n "$pod" link set eth0 up
 	ip netns exec "$pod" ethtool -K eth0 tso off gso off gro off >/dev/null 2>&1
 	ethtool -K "$v" tso off gso off gro off >/dev/null 2>&1
-	i=$((i + 1))
 done
 ip netns exec "$NB" iperf3 -s -1 -B 198.18.0.2 >/dev/null 2>&1 &
 pids+=($!)

@@ -38,7 +38,7 @@ fail() { echo "FAIL: live_bytes: $*"; exit 1; }
 skip() { echo "SKIP: live_bytes: $*"; exit 77; }
 [ -n "${EW_BIN:-}" ] || fail "EW_BIN is not set"
 . "$(dirname "$0")/../lib/two_pods.bash"
-two_pods_need_netns
+netns_need
 for t in python3 curl iperf3; do
 	command -v $t >/dev/null || fail "$t is not installed (scripts/setup.sh)"
 done

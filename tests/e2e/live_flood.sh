@@ -40,7 +40,7 @@ fail() { echo "FAIL: live_flood: $*"; exit 1; }
 skip() { echo "SKIP: live_flood: $*"; exit 77; }
 [ -n "${EW_BIN:-}" ] || fail "EW_BIN is not set"
 . "$(dirname "$0")/../lib/two_pods.bash"
-two_pods_need_netns
+netns_need
 command -v python3 >/dev/null || fail "python3 is not installed (scripts/setup.sh)"
 command -v socat >/dev/null || fail "socat is not installed (scripts/setup.sh)"
 command -v sqlite3 >/dev/null || fail "sqlite3 is not installed"

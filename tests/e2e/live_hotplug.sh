@@ -21,28 +21,16 @@ set -euo pipefail
 fail() { echo "FAIL: live_hotplug: $*"; [ -f "${tmp:-}/agent.log" ] && cat "$tmp/agent.log"; exit 1; }
 skip() { echo "SKIP: live_hotplug: $*"; exit 77; }
 [ -n "${EW_BIN:-}" ] || fail "EW_BIN is not set"
-[ "$(id -u)" -eq 0 ] || skip "needs root to create network namespaces"
-probe=ewprobe$$
-ip netns add "$probe" 2>/dev/null || skip "this machine cannot create network namespaces"
-ip netns del "$probe"
+. "$(dirname "$0")/../lib/netns.bash"
+netns_need
 command -v python3 >/dev/null || fail "python3 is not installed (scripts/setup.sh)"
 
 rid=$(printf '%04x' $((RANDOM & 0xffff)))
 NS=ewh${rid}s NP=ewh${rid}p VS=ewh${rid}s VP=ewh${rid}p VP2=ewh${rid}q BR=ewh${rid}br
 tmp=$(mktemp -d)
 agent=
-cleanup() {
-	set +e
-	[ -n "$agent" ] && kill -TERM "$agent" 2>/dev/null && wait "$agent" 2>/dev/null
-	for ns in "$NS" "$NP"; do
-		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
-	done
-	{ wait; } 2>/dev/null
-	for ns in "$NS" "$NP"; do ip netns del "$ns" 2>/dev/null; done
-	for l in "$VS" "$VP" "$VP2" "$BR"; do ip link del "$l" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+NETNS_LINKS+=("$VP2")	# the name $VP is given later
+trap netns_cleanup EXIT
 
 now() { date +%s.%N; }
 # Seconds since the epoch of an RFC 3339 UTC time (as the agent writes them).
@@ -77,15 +65,8 @@ wait_for() { # SECONDS COMMAND...
 	done
 }
 
-ip link add "$BR" type bridge
-sysctl -qw "net.ipv6.conf.$BR.disable_ipv6=1"
-ip link set "$BR" up
-ip netns add "$NS"
-ip link add "$VS" type veth peer name eth0 netns "$NS"
-sysctl -qw "net.ipv6.conf.$VS.disable_ipv6=1"
-ip link set "$VS" master "$BR" up
-ip -n "$NS" addr add 203.0.113.1/24 dev eth0
-ip -n "$NS" link set eth0 up
+netns_bridge "$BR"
+netns_pod "$NS" "$VS" "$BR" 203.0.113.1/24
 
 "$EW_BIN" run --db "$tmp/flows.db" --status-file "$tmp/status.json" \
 	>"$tmp/agent.log" 2>&1 &
@@ -94,12 +75,7 @@ wait_for 10 state_is "$VS" capturing || fail "$VS not captured"
 
 # --- 1. a new container interface ---------------------------------------------
 t0=$(now)
-ip netns add "$NP"
-ip link add "$VP" type veth peer name eth0 netns "$NP"
-sysctl -qw "net.ipv6.conf.$VP.disable_ipv6=1"
-ip link set "$VP" master "$BR" up
-ip -n "$NP" addr add 203.0.113.9/24 dev eth0
-ip -n "$NP" link set eth0 up
+netns_pod "$NP" "$VP" "$BR" 203.0.113.9/24
 udp_stream "$NP" 1.5 7001
 wait_for 5 grep -q "capturing on $VP " "$tmp/agent.log" || fail "no 'capturing on $VP' in the log"
 t_log=$(epoch "$(grep "capturing on $VP " "$tmp/agent.log" | head -1 | cut -d' ' -f1)")

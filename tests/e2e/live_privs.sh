@@ -20,10 +20,8 @@ set -euo pipefail
 fail() { echo "FAIL: live_privs: $*"; [ -f "${tmp:-}/agent.log" ] && cat "$tmp/agent.log"; exit 1; }
 skip() { echo "SKIP: live_privs: $*"; exit 77; }
 [ -n "${EW_BIN:-}" ] || fail "EW_BIN is not set"
-[ "$(id -u)" -eq 0 ] || skip "needs root to create network namespaces"
-probe=ewprobe$$
-ip netns add "$probe" 2>/dev/null || skip "this machine cannot create network namespaces"
-ip netns del "$probe"
+. "$(dirname "$0")/../lib/netns.bash"
+netns_need
 command -v python3 >/dev/null || fail "python3 is not installed (scripts/setup.sh)"
 id nobody >/dev/null 2>&1 || fail "no user 'nobody' on this machine"
 
@@ -32,28 +30,10 @@ NS=ewp${rid}s NP=ewp${rid}p VS=ewp${rid}s VP=ewp${rid}p BR=ewp${rid}br
 tmp=$(mktemp -d)
 chmod 755 "$tmp" # the agent, as nobody, must reach its directories
 agent=
-cleanup() {
-	set +e
-	[ -n "$agent" ] && kill -TERM "$agent" 2>/dev/null && wait "$agent" 2>/dev/null
-	for ns in "$NS" "$NP"; do
-		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
-	done
-	{ wait; } 2>/dev/null
-	for ns in "$NS" "$NP"; do ip netns del "$ns" 2>/dev/null; done
-	for l in "$VS" "$VP" "$BR"; do ip link del "$l" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap netns_cleanup EXIT
 
-ip link add "$BR" type bridge
-sysctl -qw "net.ipv6.conf.$BR.disable_ipv6=1"
-ip link set "$BR" up
-ip netns add "$NS"
-ip link add "$VS" type veth peer name eth0 netns "$NS"
-sysctl -qw "net.ipv6.conf.$VS.disable_ipv6=1"
-ip link set "$VS" master "$BR" up
-ip -n "$NS" addr add 203.0.113.1/24 dev eth0
-ip -n "$NS" link set eth0 up
+netns_bridge "$BR"
+netns_pod "$NS" "$VS" "$BR" 203.0.113.1/24
 
 "$EW_BIN" run --user nobody --db "$tmp/data/flows.db" \
 	--status-file "$tmp/run/status.json" >"$tmp/agent.log" 2>&1 &
@@ -94,12 +74,7 @@ echo "all $threads threads: CapPrm=CapEff=CapBnd=0x83000 (CAP_NET_RAW, CAP_NET_A
 [ "$(stat -c %u "$tmp/run/status.json")" = "$uid" ] || fail "status file not written by nobody"
 
 # --- a container interface created after the drop ---------------------------------
-ip netns add "$NP"
-ip link add "$VP" type veth peer name eth0 netns "$NP"
-sysctl -qw "net.ipv6.conf.$VP.disable_ipv6=1"
-ip link set "$VP" master "$BR" up
-ip -n "$NP" addr add 203.0.113.9/24 dev eth0
-ip -n "$NP" link set eth0 up
+netns_pod "$NP" "$VP" "$BR" 203.0.113.9/24
 ip netns exec "$NP" python3 -c '
 import socket, time
 s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)

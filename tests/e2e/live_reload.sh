@@ -23,52 +23,19 @@ set -euo pipefail
 fail() { echo "FAIL: live_reload: $*"; [ -f "${tmp:-}/agent.log" ] && cat "$tmp/agent.log"; exit 1; }
 skip() { echo "SKIP: live_reload: $*"; exit 77; }
 [ -n "${EW_BIN:-}" ] || fail "EW_BIN is not set"
-[ "$(id -u)" -eq 0 ] || skip "needs root to create network namespaces"
-probe=ewprobe$$
-ip netns add "$probe" 2>/dev/null || skip "this machine cannot create network namespaces"
-ip netns del "$probe"
+. "$(dirname "$0")/../lib/two_pods.bash"
+netns_need
 for t in python3 socat; do
 	command -v $t >/dev/null || fail "$t is not installed (scripts/setup.sh)"
 done
 
-rid=$(printf '%04x' $((RANDOM & 0xffff)))
-NA=ewr${rid}a NB=ewr${rid}b VA=ewr${rid}a VB=ewr${rid}b VD=ewr${rid}d BR=ewr${rid}br
-tmp=$(mktemp -d)
+two_pods_up ewr
+VD=ewr${rid}d
 conf=$tmp/egresswatch.conf
-agent=
-cleanup() {
-	set +e
-	[ -n "$agent" ] && kill -TERM "$agent" 2>/dev/null && wait "$agent" 2>/dev/null
-	for ns in "$NA" "$NB"; do
-		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
-	done
-	{ wait; } 2>/dev/null
-	for ns in "$NA" "$NB"; do ip netns del "$ns" 2>/dev/null; done
-	for l in "$VA" "$VB" "$VD" "$BR"; do ip link del "$l" 2>/dev/null; done
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-ip link add "$BR" type bridge
-sysctl -qw "net.ipv6.conf.$BR.disable_ipv6=1"
-ip link set "$BR" up
+NETNS_LINKS+=("$VD")
 ip tuntap add dev "$VD" mode tap # as a VM's interface: not a veth
 sysctl -qw "net.ipv6.conf.$VD.disable_ipv6=1"
 ip link set "$VD" up
-i=1
-for pod in "$NA" "$NB"; do
-	v=$([ "$pod" = "$NA" ] && echo "$VA" || echo "$VB")
-	ip netns add "$pod"
-	ip netns exec "$pod" sysctl -qw net.ipv6.conf.all.disable_ipv6=1
-	ip netns exec "$pod" sysctl -qw net.ipv6.conf.default.disable_ipv6=1
-	ip link add "$v" type veth peer name eth0 netns "$pod"
-	sysctl -qw "net.ipv6.conf.$v.disable_ipv6=1"
-	ip link set "$v" master "$BR" up
-	ip -n "$pod" addr add "203.0.113.$i/24" dev eth0
-	ip -n "$pod" link set lo up
-	ip -n "$pod" link set eth0 up
-	i=$((i + 1))
-done
 ip netns exec "$NB" socat -u TCP-LISTEN:9000,bind=203.0.113.2,reuseaddr OPEN:/dev/null \
 	>/dev/null 2>&1 &
 

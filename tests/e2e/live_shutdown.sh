@@ -25,7 +25,7 @@ fail() { echo "FAIL: live_shutdown: $*"; [ -f "${tmp:-}/agent.log" ] && cat "$tm
 skip() { echo "SKIP: live_shutdown: $*"; exit 77; }
 [ -n "${EW_BIN:-}" ] || fail "EW_BIN is not set"
 . "$(dirname "$0")/../lib/two_pods.bash"
-two_pods_need_netns
+netns_need
 for t in python3 curl socat; do
 	command -v $t >/dev/null || fail "$t is not installed (scripts/setup.sh)"
 done

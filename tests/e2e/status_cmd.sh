@@ -16,7 +16,7 @@ fail() { echo "FAIL: status_cmd: $*"; [ -f "${tmp:-}/agent.log" ] && cat "$tmp/a
 skip() { echo "SKIP: status_cmd: $*"; exit 77; }
 [ -n "${EW_BIN:-}" ] || fail "EW_BIN is not set"
 . "$(dirname "$0")/../lib/two_pods.bash"
-two_pods_need_netns
+netns_need
 command -v python3 >/dev/null || fail "python3 is not installed (scripts/setup.sh)"
 two_pods_up ewt
 

@@ -25,16 +25,13 @@ ft_fail() {
 	exit 1
 }
 ft_skip() { echo "SKIP: $T: $*"; exit 77; }
+. "$(dirname "${BASH_SOURCE[0]}")/../lib/netns.bash"
 
 [ -n "${EW_BIN:-}" ] || ft_fail "EW_BIN is not set"
 [ -x "$EW_BIN" ] || ft_fail "EW_BIN=$EW_BIN is not an executable"
 
-ft_need_netns() {
-	local probe=ewfprobe$$
-	[ "$(id -u)" -eq 0 ] || ft_skip "needs root (network namespaces, veths, mounts)"
-	ip netns add "$probe" 2>/dev/null || ft_skip "this machine cannot create network namespaces"
-	ip netns del "$probe"
-}
+skip() { ft_skip "$@"; }	# for tests/lib/netns.bash
+ft_need_netns() { netns_need; }
 
 ft_need() { # TOOL...: installed by scripts/setup.sh, so missing is a failure
 	local t
@@ -80,8 +77,6 @@ ft_cleanup() {
 	exit "$rc"
 }
 trap ft_cleanup EXIT
-
-. "$(dirname "${BASH_SOURCE[0]}")/../lib/netns.bash"
 
 ft_bridge() {
 	FT_LINKS+=("$BR")

@@ -9,43 +9,20 @@
 # bridge); each pod also has a permanent neighbour entry for the other, so
 # there is no ARP either.
 #
-# The caller defines fail and skip, then calls two_pods_up PREFIX (3 letters,
-# e.g. ewb): it sets rid (a per-run id), NA NB VA VB BR (PREFIX + rid),
-# MAC_A MAC_B (the pods' eth0), tmp (a directory removed at exit) and agent
-# (empty; a PID put there is sent SIGTERM and waited for at exit).
+# The caller defines fail and skip, calls netns_need, then two_pods_up
+# PREFIX (3 letters, e.g. ewb): it sets rid (a per-run id), NA NB VA VB BR
+# (PREFIX + rid), MAC_A MAC_B (the pods' eth0), tmp (a directory removed at
+# exit) and agent (empty; a PID put there is sent SIGTERM and waited for at
+# exit: netns_cleanup).
 
 . "$(dirname "${BASH_SOURCE[0]}")/netns.bash"
-
-# Exit 77 (skip) where the machine cannot make network namespaces.
-two_pods_need_netns() {
-	local probe=ewprobe$$
-	[ "$(id -u)" -eq 0 ] || skip "needs root to create network namespaces"
-	ip netns add "$probe" 2>/dev/null || skip "this machine cannot create network namespaces"
-	ip netns del "$probe"
-}
-
-two_pods_cleanup() {
-	set +e
-	[ -n "$agent" ] && kill -TERM "$agent" 2>/dev/null && wait "$agent" 2>/dev/null
-	for ns in "$NA" "$NB"; do
-		ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null
-	done
-	{ wait; } 2>/dev/null
-	for ns in "$NA" "$NB"; do
-		ip netns del "$ns" 2>/dev/null
-	done
-	for l in "$VA" "$VB" "$BR"; do
-		ip link del "$l" 2>/dev/null
-	done
-	rm -rf "$tmp"
-}
 
 two_pods_up() {
 	rid=$(printf '%04x' $((RANDOM & 0xffff)))
 	NA=$1${rid}a NB=$1${rid}b VA=$1${rid}a VB=$1${rid}b BR=$1${rid}br
 	tmp=$(mktemp -d)
 	agent=
-	trap two_pods_cleanup EXIT
+	trap netns_cleanup EXIT
 	netns_bridge "$BR"
 	netns_pod "$NA" "$VA" "$BR" 203.0.113.1/24
 	netns_pod "$NB" "$VB" "$BR" 203.0.113.2/24
