@@ -773,6 +773,8 @@ struct pipeline *pipeline_start(const struct pipeline_config *cfg, char *err,
 		ew_queue_destroy(&p->dq);
 		goto err;
 	}
+	/* Told apart from capture's thread in top -H, ps -L and profiles. */
+	pthread_setname_np(p->thread, "ew-pipeline");
 	p->started = 1;
 	return p;
 err:
