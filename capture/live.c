@@ -51,9 +51,14 @@
  * Interface life: matched and up -> OPENING -> CAPTURING; matched but down
  * -> WAITING (libpcap cannot bind to a down interface) until a link event
  * says it is up; a handle whose interface goes down stays open (the kernel
- * resumes delivery on up).  A rename reopens the handle under the new name, because libpcap
- * looks the device up by name when it goes down; the flows keep their index
- * and carry the new name from then on.  Removal or exclusion -> CLOSING for
+ * resumes delivery on up).  A rename keeps the handle too: the socket is
+ * bound to the interface index, and libpcap (1.10) tells "went down" from
+ * "went away" by the index the socket is bound to, not by the name, so a
+ * handle outlives the down/rename/up a CNI plugin goes through.  Reopening it
+ * instead would throw away the ring's last, partly filled block (what the
+ * pod sent just before the rename) and leave no socket on the link until the
+ * new one is bound.  The flows keep their index and carry the new name from
+ * then on.  Removal or exclusion -> CLOSING for
  * GRACE_NS (the kernel hands over the last partly filled block when its
  * timeout fires), then the ring is read to the end, the interface's flows end
  * with FLOW_END_IFACE_GONE, and its index is given back.
@@ -790,8 +795,10 @@ static void rename_iface(struct capture_live *l, struct liface *f,
 	l->st.renames++;
 	snprintf(f->name, sizeof(f->name), "%s", name);
 	capture_iface_rename(l->c, (uint32_t)f->idx, name);
-	if (f->p || f->open_gen) {
-		close_handle(l, f);
+	/* An open in flight asked for the old name: its result is stale
+	 * (open_done closes it), and on_link asks again under the new one. */
+	if (f->open_gen) {
+		f->open_gen = 0;
 		f->state = CAPTURE_IFACE_WAITING;
 	}
 }
