@@ -257,7 +257,7 @@ struct dwl *detect_workload(struct detect *d, const char *workload,
 	}
 	if (created) {
 		w->key_hash = h;
-		alert_snprintf(w->name, sizeof(w->name), "%s", name);
+		ew_strcpy_cut(w->name, sizeof(w->name), name);
 		w->known = name != ipkey;
 		w->first_seen_ns = now_ns;
 	}

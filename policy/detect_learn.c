@@ -284,6 +284,9 @@ int detect_new_destination(struct detect *d, const struct detect_event *ev,
 	}
 	/* A known name on a new address is a CDN or a DNS change, not a new
 	 * destination: learn the address, report nothing. */
+	/* All four are looked up before any is added (adding one may evict
+	 * another of this workload's); a find moves what it finds to the
+	 * front just as a get would, so only the new ones are added. */
 	new_addr = dtab_find(&d->dests, wi, &ka) == NULL;
 	if (has_name)
 		new_name = dtab_find(&d->dests, wi, &kn) == NULL;
@@ -291,12 +294,13 @@ int detect_new_destination(struct detect *d, const struct detect_event *ev,
 		new_asn = dtab_find(&d->dests, wi, &ks) == NULL;
 	if (has_cc)
 		new_cc = dtab_find(&d->dests, wi, &kc) == NULL;
-	dtab_get(&d->dests, wi, &ka, NULL);
-	if (has_name)
+	if (new_addr)
+		dtab_get(&d->dests, wi, &ka, NULL);
+	if (new_name)
 		dtab_get(&d->dests, wi, &kn, NULL);
-	if (has_asn)
+	if (new_asn)
 		dtab_get(&d->dests, wi, &ks, NULL);
-	if (has_cc)
+	if (new_cc)
 		dtab_get(&d->dests, wi, &kc, NULL);
 	if (!new_addr || (has_name && !new_name))
 		return 0;

@@ -312,10 +312,11 @@ int detect_volume(struct detect *d, const struct detect_event *ev,
 	r->port = ev->remote_port;
 	r->proto = ev->proto;
 	r->asn = ev->remote_asn;
-	alert_snprintf(r->country, sizeof(r->country), "%s",
-		       ev->remote_country ? ev->remote_country : "");
+	/* Every event comes here: copies, not formats. */
+	ew_strcpy_cut(r->country, sizeof(r->country),
+		      ev->remote_country ? ev->remote_country : "");
 	if (ev->remote_name && ev->remote_name[0])
-		alert_snprintf(r->name, sizeof(r->name), "%s", ev->remote_name);
+		ew_strcpy_cut(r->name, sizeof(r->name), ev->remote_name);
 	vring_add(&r->ring, window_ns, now, ev->dbytes_sent);
 	if (w->total.window_ns != window_ns)
 		vring_reset(&w->total, window_ns, now);
