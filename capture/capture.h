@@ -103,6 +103,8 @@ struct capture_flow_stats {
 	uint64_t evicted;	/* ended early to make room */
 	uint64_t refused;	/* packets of new flows not tracked: table full */
 	uint64_t updates;	/* UPDATE events emitted */
+	uint64_t trailing_updates; /* of them, for a flow that fell silent
+				      with packets unreported (flow.c) */
 	uint64_t ended_shutdown;/* ended by flush (shutdown / iface gone) */
 	uint64_t emergency_entered; /* times the table went into emergency */
 	uint64_t emergency;	/* 1 while in emergency mode */

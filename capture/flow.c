@@ -34,11 +34,23 @@
  *
  * Events.  NEW on a flow's first packet, its counters including that packet;
  * UPDATE when a packet arrives update_interval_ms or more after the flow's
- * previous event (checked only then, so an idle flow costs nothing; 0 means
- * every packet), and on the packet that closes a TCP flow (FIN both ways, or
- * RST), so its final counters are known at once rather than tcp_closed_s
- * later at its END; END exactly once.  Each carries the totals and their
- * increase since the flow's previous event.
+ * previous event (0 means every packet), and on the packet that closes a TCP
+ * flow (FIN both ways, or RST), so its final counters are known at once
+ * rather than tcp_closed_s later at its END; END exactly once.  Each carries
+ * the totals and their increase since the flow's previous event.
+ *
+ * Trailing UPDATE.  A packet that comes sooner than update_interval_ms after
+ * the previous event is counted but not reported, and a flow that then falls
+ * silent would keep it unreported until its idle timeout (TCP: 5 minutes):
+ * a burst sent over a connection that is then held open would reach the
+ * store and the detectors minutes late.  So the first unreported packet of
+ * an open flow puts it on the pending list, in time order, and
+ * flow_table_advance reports every flow whose first unreported packet is
+ * update_interval_ms old: nothing seen stays unreported longer than the
+ * interval plus one advance.  A packet-driven event takes the flow off the
+ * list (the list costs nothing per packet beyond a flag test), and so does
+ * END.  Closed TCP flows are left off: what follows a close is the last ACK,
+ * and their END comes tcp_closed_s later anyway.
  *
  * Expiry.  Every entry sits on the LRU list of its state, ordered by last
  * packet, so the oldest is at the head:
@@ -125,6 +137,7 @@ struct flow_key {
 };
 
 #define FE_INIT_HI 0x08		/* flags: initiator is key end 1 */
+#define FE_PENDING 0x10		/* flags: on the pending list */
 #define FE_RULE_MASK 0x07	/* flags: enum flow_init_rule */
 
 /* Everything a packet touches, in two cache lines.  Counters are indexed by
@@ -143,9 +156,12 @@ struct flow_entry {
 	uint64_t id;
 };
 
-/* Counters as of the flow's previous event; read only when emitting. */
+/* Counters as of the flow's previous event, and the pending list (see
+ * "Trailing UPDATE" at the top); touched only when emitting or listing. */
 struct flow_rep {
 	uint64_t pkts[2], bytes[2];
+	uint64_t pend_ns;	/* time of the first unreported packet */
+	uint32_t pprev, pnext;	/* neighbours on the pending list */
 };
 
 struct lru {
@@ -162,6 +178,7 @@ struct flow_table {
 	uint32_t high_water;		/* next never-used index */
 	uint32_t free_head;
 	struct lru lru[L__COUNT];
+	struct lru pend;		/* the pending list, oldest first */
 	uint64_t timeout_ns[L__COUNT];	/* as configured */
 	uint64_t to_ns[L__COUNT];	/* in force now (shortened in emergency) */
 	uint64_t interval_ns;
@@ -424,6 +441,42 @@ static void set_emergency(struct flow_table *ft, int on)
 				    ft->timeout_ns[l];
 }
 
+/* ---- the pending list (see "Trailing UPDATE" at the top) ------------------ */
+
+static void pend_unlink(struct flow_table *ft, struct flow_entry *e, uint32_t i)
+{
+	struct flow_rep *r = &ft->rep[i];
+
+	if (r->pprev)
+		ft->rep[r->pprev].pnext = r->pnext;
+	else
+		ft->pend.head = r->pnext;
+	if (r->pnext)
+		ft->rep[r->pnext].pprev = r->pprev;
+	else
+		ft->pend.tail = r->pprev;
+	r->pprev = r->pnext = 0;
+	e->flags &= (uint8_t)~FE_PENDING;
+}
+
+/* `now` is the table's clock, which never goes backwards: appending keeps
+ * the list in time order. */
+static void pend_append(struct flow_table *ft, struct flow_entry *e,
+			uint32_t i, uint64_t now)
+{
+	struct flow_rep *r = &ft->rep[i];
+
+	r->pend_ns = now;
+	r->pprev = ft->pend.tail;
+	r->pnext = 0;
+	if (ft->pend.tail)
+		ft->rep[ft->pend.tail].pnext = i;
+	else
+		ft->pend.head = i;
+	ft->pend.tail = i;
+	e->flags |= FE_PENDING;
+}
+
 /* Build and emit one event; NEW and UPDATE make the counters "reported". */
 static void emit(struct flow_table *ft, uint32_t i, enum flow_event ev,
 		 enum flow_end_reason reason)
@@ -461,6 +514,8 @@ static void emit(struct flow_table *ft, uint32_t i, enum flow_event ev,
 	rec.iface = key_iface(&e->k);
 	if (ev != FLOW_EV_END)
 		e->last_ev_ns = e->last_ns;
+	if (e->flags & FE_PENDING)
+		pend_unlink(ft, e, i);
 	ft->emit(ft->emit_ctx, &rec);
 }
 
@@ -701,6 +756,8 @@ static inline void packet_keyed(struct flow_table *ft,
 	    (e->list == L_TCP_CLOSED && was != L_TCP_CLOSED)) {
 		emit(ft, i, FLOW_EV_UPDATE, FLOW_END_NONE);
 		ft->st.updates++;
+	} else if (!(e->flags & FE_PENDING) && e->list != L_TCP_CLOSED) {
+		pend_append(ft, e, i, now);
 	}
 }
 
@@ -761,9 +818,18 @@ void flow_table_packets(struct flow_table *ft, const struct flow_input *in,
 
 void flow_table_advance(struct flow_table *ft, uint64_t now_ns)
 {
+	uint32_t i;
+
 	if (now_ns > ft->clock)
 		ft->clock = now_ns;
+	/* Expiry first: a flow that is due for both needs only its END. */
 	expire(ft, ft->clock);
+	while ((i = ft->pend.head) != 0 &&
+	       ft->clock - ft->rep[i].pend_ns >= ft->interval_ns) {
+		emit(ft, i, FLOW_EV_UPDATE, FLOW_END_NONE);	/* unlinks */
+		ft->st.updates++;
+		ft->st.trailing_updates++;
+	}
 }
 
 void flow_table_rebase(struct flow_table *ft, int64_t delta_ns)
@@ -775,6 +841,8 @@ void flow_table_rebase(struct flow_table *ft, int64_t delta_ns)
 			ft->ent[i].last_ns += d;
 			ft->ent[i].last_ev_ns += d;
 		}
+	for (uint32_t i = ft->pend.head; i; i = ft->rep[i].pnext)
+		ft->rep[i].pend_ns += d;
 	ft->clock += d;
 }
 

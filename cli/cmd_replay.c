@@ -115,10 +115,11 @@ static void print_summary(const struct capture_stats *cs,
 	printf("flow table: cap=%" PRIu64 " memory_bytes=%" PRIu64 " peak=%"
 	       PRIu64 " created=%" PRIu64 " expired=%" PRIu64 " evicted=%"
 	       PRIu64 " shutdown=%" PRIu64 " refused=%" PRIu64 " updates=%"
-	       PRIu64 " emergency_entered=%" PRIu64 " active_at_end=%" PRIu64
-	       " emergency_at_end=%" PRIu64 "\n", f->max_flows, f->memory_bytes,
-	       f->peak, f->created, f->expired, f->evicted, f->ended_shutdown,
-	       f->refused, f->updates, f->emergency_entered, at_end->active,
+	       PRIu64 " (trailing %" PRIu64 ") emergency_entered=%" PRIu64
+	       " active_at_end=%" PRIu64 " emergency_at_end=%" PRIu64 "\n",
+	       f->max_flows, f->memory_bytes, f->peak, f->created, f->expired,
+	       f->evicted, f->ended_shutdown, f->refused, f->updates,
+	       f->trailing_updates, f->emergency_entered, at_end->active,
 	       at_end->emergency);
 	printf("fragments: %" PRIu64 " first, %" PRIu64 " later (%" PRIu64
 	       " matched to their flow, %" PRIu64 " orphans)\n",

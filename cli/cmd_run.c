@@ -514,6 +514,7 @@ static void json_capture(struct run *r, struct ew_buf *b)
 	U64(b, 0, "evicted", f->evicted);
 	U64(b, 0, "refused", f->refused);
 	U64(b, 0, "updates", f->updates);
+	U64(b, 0, "trailing_updates", f->trailing_updates);
 	U64(b, 0, "ended_shutdown", f->ended_shutdown);
 	U64(b, 0, "emergency", f->emergency);
 	U64(b, 0, "emergency_entered", f->emergency_entered);

@@ -129,7 +129,7 @@ static void entry_is_two_cache_lines(void)
 	printf("     sizeof(struct flow_entry) = %zu, cold flow_rep = %zu\n",
 	       sizeof(struct flow_entry), sizeof(struct flow_rep));
 	CHECK_EQ_U(sizeof(struct flow_entry), 128);
-	CHECK_EQ_U(sizeof(struct flow_rep), 32);
+	CHECK_EQ_U(sizeof(struct flow_rep), 48);
 }
 
 static void create_rejects_bad_config(void)
@@ -407,6 +407,106 @@ static void update_waits_a_full_interval_after_the_previous_event(void)
 	flow_table_destroy(ft);
 }
 
+/* A burst over a connection that is then held open: what came after the NEW
+ * is reported one interval after the first unreported packet, by advance
+ * alone, not minutes later at the idle timeout; then nothing more until
+ * there is something new.  With an interval of 0 nothing is ever pending. */
+static void trailing_update_reports_a_burst_then_silence(void)
+{
+	struct capture_config c = cfg_small(16);
+	struct flow_table *ft = mk(&c);
+	struct pkt_layer a = pkt("10.0.0.9", 40000, "203.0.113.66", 6379,
+				 PROTO_TCP, TH_SYN, 60);
+	struct pkt_layer d = rev(rev(a, 0, 0), TH_ACK, 1500);
+
+	put(ft, a, T0);					/* NEW */
+	put(ft, rev(a, TH_SYN | TH_ACK, 60), T0 + MS(1));
+	for (int k = 0; k < 50; k++)
+		put(ft, d, T0 + MS(100 + k * 10));	/* 75,000 bytes */
+	CHECK_EQ_U(nev, 1);
+	flow_table_advance(ft, T0 + MS(1001) - 1);
+	CHECK_EQ_U(nev, 1);
+	flow_table_advance(ft, T0 + MS(1001));
+	CHECK_EQ_U(nev, 2);
+	CHECK_EQ_U(ev[1].event, FLOW_EV_UPDATE);
+	CHECK_EQ_U(ev[1].dbytes[FLOW_FWD], 50 * 1500);
+	CHECK_EQ_U(ev[1].dpkts[FLOW_REV], 1);
+	CHECK_EQ_U(ev[1].last_ns, T0 + MS(590));
+	CHECK_EQ_U(stats(ft).trailing_updates, 1);
+	/* Silence: nothing to report, however long. */
+	for (int k = 2; k < 290; k++)
+		flow_table_advance(ft, T0 + S(k));
+	CHECK_EQ_U(nev, 2);
+	/* A packet long after the last event is reported at once, as before,
+	 * and leaves nothing pending. */
+	put(ft, d, T0 + S(290));
+	CHECK_EQ_U(nev, 3);
+	CHECK_EQ_U(ev[2].dbytes[FLOW_FWD], 1500);
+	flow_table_advance(ft, T0 + S(292));
+	CHECK_EQ_U(nev, 3);
+	CHECK_EQ_U(stats(ft).trailing_updates, 1);
+	CHECK_EQ_U(stats(ft).updates, 2);
+	flow_table_destroy(ft);
+
+	c.update_interval_ms = 0;			/* every packet */
+	ft = mk(&c);
+	put(ft, a, T0);
+	put(ft, rev(a, TH_SYN | TH_ACK, 60), T0 + MS(1));
+	flow_table_advance(ft, T0 + S(10));
+	CHECK_EQ_U(nev, 2);
+	CHECK_EQ_U(stats(ft).trailing_updates, 0);
+	flow_table_destroy(ft);
+}
+
+/* The pending list moves with a clock step, and stays whole through an
+ * eviction and a flush: each unreported packet is reported exactly once. */
+static void pending_list_survives_step_evict_and_flush(void)
+{
+	struct capture_config c = cfg_small(4);
+	struct flow_table *ft = mk(&c);
+	struct pkt_layer f[5];
+	int updates = 0;
+
+	for (int k = 0; k < 5; k++)
+		f[k] = pkt("10.0.0.9", (uint16_t)(41000 + k), "10.0.0.1", 53,
+			   PROTO_UDP, 0, 80);
+	for (int k = 0; k < 4; k++) {
+		put(ft, f[k], T0 + MS(k));		/* NEW */
+		put(ft, f[k], T0 + MS(100 + k));	/* unreported */
+	}
+	CHECK_EQ_U(nev, 4);
+	/* A step forward of 30 s moves the pending times too: 0.4 s later
+	 * nothing is due yet. */
+	flow_table_rebase(ft, (int64_t)S(30));
+	flow_table_advance(ft, T0 + S(30) + MS(500));
+	CHECK_EQ_U(nev, 4);
+	/* Table full: the oldest flow (idle over a second) is evicted, and
+	 * its unreported packet goes out with its END. */
+	put(ft, f[4], T0 + S(32));
+	CHECK_EQ_U(stats(ft).evicted, 1);
+	CHECK_EQ_U(ev[4].event, FLOW_EV_END);
+	CHECK_EQ_U(ev[4].port[0], 41000);
+	CHECK_EQ_U(ev[4].dpkts[FLOW_FWD], 1);
+	flow_table_advance(ft, T0 + S(32));
+	for (size_t i = 5; i < nev && i < LOG_MAX; i++) {
+		if (ev[i].event != FLOW_EV_UPDATE)
+			continue;
+		CHECK_EQ_U(ev[i].port[0], 41000 + 1 + updates);	/* in order */
+		CHECK_EQ_U(ev[i].dpkts[FLOW_FWD], 1);
+		updates++;
+	}
+	CHECK_EQ_U(updates, 3);
+	CHECK_EQ_U(stats(ft).trailing_updates, 3);
+	put(ft, f[4], T0 + S(32) + MS(10));		/* unreported */
+	flow_table_flush(ft, FLOW_END_SHUTDOWN);
+	CHECK_EQ_U(ev[nev - 1].event, FLOW_EV_END);
+	CHECK_EQ_U(stats(ft).active, 0);
+	CHECK(invariant_holds(ft));
+	flow_table_advance(ft, T0 + S(40));		/* nothing left */
+	CHECK_EQ_U(stats(ft).trailing_updates, 3);
+	flow_table_destroy(ft);
+}
+
 /* End reason of the flow whose initiator port is `port`, 0 if not ended. */
 static int ended_with(uint16_t port)
 {
@@ -461,7 +561,12 @@ static void each_state_has_its_idle_timeout(void)
 		flow_table_advance(ft, T0 + want[w].at);
 		CHECK_EQ_U(ended_with(want[w].port), FLOW_END_IDLE);
 	}
-	CHECK_EQ_U(nev, 5);
+	/* Five ENDs, and before them the trailing UPDATE of the answered TCP
+	 * flow, whose SYN-ACK came in the same instant as its NEW. */
+	CHECK_EQ_U(nev, 6);
+	CHECK_EQ_U(ev[0].event, FLOW_EV_UPDATE);
+	CHECK_EQ_U(ev[0].port[0], 40002);
+	CHECK_EQ_U(ev[0].dpkts[FLOW_REV], 1);
 	CHECK_EQ_U(stats(ft).expired, 5);
 	CHECK_EQ_U(stats(ft).active, 0);
 	flow_table_destroy(ft);
@@ -901,14 +1006,23 @@ static void clock_going_backwards_means_no_time_passed(void)
 	put(ft, b, T0 + S(10));
 	CHECK_EQ_U(nev, 2);
 	CHECK_EQ_U(ev[1].first_ns, T0 + S(100));
-	flow_table_advance(ft, T0 + S(160) - 1);
+	/* a's second packet, unreported, gets its trailing UPDATE one
+	 * interval after the table's clock passed it. */
+	flow_table_advance(ft, T0 + S(101) - 1);
 	CHECK_EQ_U(nev, 2);
-	flow_table_advance(ft, T0 + S(160));
-	CHECK_EQ_U(nev, 4);
-	CHECK_EQ_U(ev[2].end_reason, FLOW_END_IDLE);
-	CHECK(ev[2].first_ns <= ev[2].last_ns);
+	flow_table_advance(ft, T0 + S(101));
+	CHECK_EQ_U(nev, 3);
+	CHECK_EQ_U(ev[2].event, FLOW_EV_UPDATE);
 	CHECK_EQ_U(ev[2].pkts[FLOW_FWD], 2);
 	CHECK_EQ_U(ev[2].dpkts[FLOW_FWD], 1);
+	flow_table_advance(ft, T0 + S(160) - 1);
+	CHECK_EQ_U(nev, 3);
+	flow_table_advance(ft, T0 + S(160));
+	CHECK_EQ_U(nev, 5);
+	CHECK_EQ_U(ev[3].end_reason, FLOW_END_IDLE);
+	CHECK(ev[3].first_ns <= ev[3].last_ns);
+	CHECK_EQ_U(ev[3].pkts[FLOW_FWD], 2);
+	CHECK_EQ_U(ev[3].dpkts[FLOW_FWD], 0);
 	flow_table_advance(ft, 1);
 	CHECK_EQ_U(stats(ft).active, 0);
 	CHECK(invariant_holds(ft));
@@ -1269,6 +1383,8 @@ int main(void)
 	RUN(icmp_echo_request_and_reply_are_one_flow);
 	RUN(events_come_new_update_end_with_deltas);
 	RUN(update_waits_a_full_interval_after_the_previous_event);
+	RUN(trailing_update_reports_a_burst_then_silence);
+	RUN(pending_list_survives_step_evict_and_flush);
 	RUN(each_state_has_its_idle_timeout);
 	RUN(fin_both_ways_or_rst_closes_quickly);
 	RUN(closing_packet_reports_final_counters_at_once);
