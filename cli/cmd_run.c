@@ -91,6 +91,7 @@ struct run {
 	struct geo *geo;
 	struct attrib *attrib;
 	struct attrib_watch *awatch;
+	struct conntrack *ct;		/* NULL: not available */
 	struct meta *meta;
 	struct sinks *sinks;
 	struct dashboard *dash;
@@ -601,6 +602,19 @@ static void json_attribution(struct run *r, struct ew_buf *b,
 	U64(b, 0, "open_flows", ps->memo_entries);
 	U64(b, 0, "events_workload_gone", ps->attrib_gone);
 	U64(b, 0, "events_without_memo", ps->memo_full);
+	{
+		struct conntrack_stats c;
+
+		conntrack_get_stats(r->ct, &c);
+		ew_buf_puts(b, ",\"dnat\":{");
+		U64(b, 1, "available", r->ct != NULL);
+		U64(b, 0, "queries", c.queries);
+		U64(b, 0, "translated", c.translated);
+		U64(b, 0, "untranslated", c.untranslated);
+		U64(b, 0, "not_found", c.not_found);
+		U64(b, 0, "errors", c.errors);
+		ew_buf_puts(b, "}");
+	}
 	ew_buf_puts(b, "}");
 }
 
@@ -983,6 +997,7 @@ static int start(struct run *r)
 	const struct privs_user *u = r->has_user ? &r->user : NULL;
 	char err[512], caps[128] = "";
 	sigset_t sigs;
+	int rc;
 
 	r->status_path = r->cfg.status_file;
 	raise_fd_limit();
@@ -1008,6 +1023,10 @@ static int start(struct run *r)
 		log_warnx("%s", err);
 		return 1;
 	}
+	/* Where connections to Service addresses really went (pipeline.h). */
+	if ((rc = conntrack_open(&r->ct)) < 0)
+		log_warnx("dnat: no connection tracking socket (%s): a flow to a "
+			  "Service address names no remote workload", strerror(-rc));
 	if (privs_drop(u, keep_caps, EW_ARRAY_LEN(keep_caps), err, sizeof(err))) {
 		log_warnx("dropping privileges: %s", err);
 		return 1;
@@ -1096,6 +1115,7 @@ static int start(struct run *r)
 		log_warnx("%s; attribution is refreshed only at start", err);
 	pcfg.refresh = run_attrib_refresh;
 	pcfg.refresh_ctx = r->awatch;
+	pcfg.ct = r->ct;
 	r->pl = pipeline_start(&pcfg, err, sizeof(err));
 	if (!r->pl) {
 		log_warnx("%s", err);
@@ -1243,6 +1263,7 @@ out:
 	capture_live_close(r.live);
 	capture_close(r.cap);
 	attrib_close(r.attrib);
+	conntrack_close(r.ct);
 	geo_close(r.geo);
 	if (r.sigfd >= 0)
 		close(r.sigfd);

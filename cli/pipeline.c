@@ -213,6 +213,27 @@ static int local_side(const struct sides *s)
 }
 
 /*
+ * The workload a connection the local side opened (end 0 initiated it) was
+ * really sent to, when the address it asked for is no workload's but DNAT
+ * rewrote it to one that is: a Service's virtual IP and the pod kube-proxy
+ * chose.  Asked once, at the flow's first event: the entry exists from the
+ * first packet on, which the host translated right after capture saw it.
+ */
+static int behind_dnat(struct pipeline *p, const struct flow_record *rec,
+		       struct attrib_ref *out)
+{
+	uint8_t to[16];
+	uint16_t to_port;
+
+	if (!p->cfg.ct || !p->cfg.attrib ||
+	    conntrack_dnat(p->cfg.ct, rec->family, rec->proto, rec->ip[0],
+			   rec->port[0], rec->ip[1], rec->port[1], to,
+			   &to_port) != 1)
+		return 0;
+	return attrib_lookup_ip(p->cfg.attrib, to, out) == 0;
+}
+
+/*
  * Attribution of one flow event: which end is local (`*li`, 0 initiator)
  * and the workloads of the two ends (pointing into `s`, NULL: unknown).
  * Decided at the flow's first event and kept (flowmemo.h).  Returns 1 when
@@ -240,6 +261,8 @@ static int attribute(struct pipeline *p, const struct flow_record *rec,
 			*lref = &s->ifw;
 		else if (s->have[l])
 			*lref = &s->ipw[l];
+		if (!s->have[!l] && l == 0)
+			s->have[1] = behind_dnat(p, rec, &s->ipw[1]);
 		if (s->have[!l])
 			*rref = &s->ipw[!l];
 		if (e) {

@@ -12,6 +12,7 @@
 
 #include <stdint.h>
 #include "capture.h"
+#include "conntrack.h"
 #include "policy.h"
 #include "store.h"
 
@@ -36,6 +37,12 @@ struct pipeline_config {
 	 * interface is looked up again).  NULL: never. */
 	int (*refresh)(void *ctx, const char *ifname);
 	void *refresh_ctx;
+	/* Live only, borrowed: the connection tracking table, asked where a
+	 * connection the local side opened to an address no workload owns
+	 * really went (a Service's virtual IP, rewritten by DNAT to one of
+	 * its pods), so that the flow names that pod as its remote workload
+	 * and the policy judges it by that pod.  NULL: never asked. */
+	struct conntrack *ct;
 };
 
 struct pipeline_stats {

@@ -16,6 +16,8 @@ APT_PACKAGES=(
 	# tests/faults: the seccomp launcher (tests/tools/seccomp_run.c)
 	libseccomp-dev
 	ethtool
+	# tests/e2e/live_topologies.sh: a Service address translated by DNAT, as kube-proxy does
+	nftables
 	# browser tests: Debian's Chromium driven by playwright-core from npm
 	chromium
 	# benchmark peers and measurement
