@@ -10,6 +10,12 @@
  * on a plain netlink socket with a receive timeout, so a kernel that does
  * not answer costs CT_TIMEOUT_MS, never a hang; replies are matched by
  * sequence number, so one that comes too late is skipped by the next query.
+ *
+ * The caller is the pipeline thread, which must not be slowed by a table it
+ * cannot use (no CAP_NET_ADMIN in that namespace, ctnetlink missing, a
+ * kernel that does not answer): after CT_FAIL_RUN failures in a row the
+ * queries pause for CT_PAUSE_NS, with one log line when they stop and one
+ * when they work again.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,12 +34,18 @@
 #include "util.h"
 
 #define RX_BUF 8192
+#define CT_FAIL_RUN 8
+#define CT_PAUSE_NS (60ull * 1000000000)
 
 struct conntrack {
 	int fd;
 	uint32_t seq;
+	uint32_t fails;			/* failures in a row */
+	int paused_logged;
+	uint64_t paused_until;		/* monotonic ns */
 	uint8_t rx[RX_BUF];
-	_Atomic uint64_t queries, translated, untranslated, not_found, errors;
+	_Atomic uint64_t queries, translated, untranslated, not_found, errors,
+		skipped;
 };
 
 int conntrack_open(struct conntrack **out)
@@ -71,6 +83,33 @@ void conntrack_close(struct conntrack *ct)
 static void count(_Atomic uint64_t *c)
 {
 	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+/* A failed query: counted, and the CT_FAIL_RUN-th in a row pauses them. */
+static int failed(struct conntrack *ct, int rc)
+{
+	count(&ct->errors);
+	if (++ct->fails >= CT_FAIL_RUN) {
+		ct->paused_until = ew_mono_ns() + CT_PAUSE_NS;
+		ct->fails = 0;
+		if (!ct->paused_logged)
+			log_warnx("dnat: connection tracking queries fail (%s); "
+				  "pausing them for %llu s: flows to Service "
+				  "addresses name no remote workload meanwhile",
+				  strerror(-rc),
+				  (unsigned long long)(CT_PAUSE_NS / 1000000000));
+		ct->paused_logged = 1;
+	}
+	return rc;
+}
+
+/* A query answered (found or not). */
+static void answered(struct conntrack *ct)
+{
+	ct->fails = 0;
+	if (ct->paused_logged)
+		log_info("dnat: connection tracking queries work again");
+	ct->paused_logged = 0;
 }
 
 /* The request for the original tuple; NULL when out of memory. */
@@ -155,19 +194,19 @@ int conntrack_dnat(struct conntrack *ct, int family, uint8_t proto,
 
 	if (proto != 6 && proto != 17 && proto != 132)
 		return 0;
+	if (ct->paused_until && ew_mono_ns() < ct->paused_until) {
+		count(&ct->skipped);
+		return 0;
+	}
 	count(&ct->queries);
 	seq = ++ct->seq;
-	if (!(m = build(family, proto, src, sport, dst, dport, seq))) {
-		count(&ct->errors);
-		return -ENOMEM;
-	}
+	if (!(m = build(family, proto, src, sport, dst, dport, seq)))
+		return failed(ct, -ENOMEM);
 	req = nlmsg_hdr(m);
 	n = send(ct->fd, req, req->nlmsg_len, 0);
 	nlmsg_free(m);
-	if (n < 0) {
-		count(&ct->errors);
-		return -errno;
-	}
+	if (n < 0)
+		return failed(ct, -errno);
 	for (;;) {
 		struct nlmsghdr *nlh = (struct nlmsghdr *)(void *)ct->rx;
 		int len;
@@ -176,9 +215,8 @@ int conntrack_dnat(struct conntrack *ct, int family, uint8_t proto,
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
-			count(&ct->errors);
-			return errno == EAGAIN || errno == EWOULDBLOCK ?
-				       -ETIMEDOUT : -errno;
+			return failed(ct, errno == EAGAIN || errno == EWOULDBLOCK ?
+						  -ETIMEDOUT : -errno);
 		}
 		for (len = (int)n; nlmsg_ok(nlh, len); nlh = nlmsg_next(nlh, &len)) {
 			if (nlh->nlmsg_seq != seq)
@@ -186,19 +224,19 @@ int conntrack_dnat(struct conntrack *ct, int family, uint8_t proto,
 			if (nlh->nlmsg_type == NLMSG_ERROR) {
 				const struct nlmsgerr *e = nlmsg_data(nlh);
 
-				if (nlh->nlmsg_len < (uint32_t)nlmsg_size(sizeof(*e)) ||
-				    e->error != -ENOENT) {
-					count(&ct->errors);
-					return e->error < 0 ? e->error : -EPROTO;
-				}
+				if (nlh->nlmsg_len < (uint32_t)nlmsg_size(sizeof(*e)))
+					return failed(ct, -EPROTO);
+				if (e->error != -ENOENT)
+					return failed(ct, e->error < 0 ? e->error :
+								       -EPROTO);
+				answered(ct);
 				count(&ct->not_found);
 				return 0;
 			}
 			if ((nlh->nlmsg_type & 0xff) != IPCTNL_MSG_CT_NEW ||
-			    reply_source(nlh, family, to, to_port) < 0) {
-				count(&ct->errors);
-				return -EPROTO;
-			}
+			    reply_source(nlh, family, to, to_port) < 0)
+				return failed(ct, -EPROTO);
+			answered(ct);
 			if (memcmp(to, dst, 16) == 0 && *to_port == dport) {
 				count(&ct->untranslated);
 				return 0;
@@ -222,4 +260,5 @@ void conntrack_get_stats(const struct conntrack *ct, struct conntrack_stats *out
 	out->not_found = atomic_load_explicit(&ct->not_found,
 					      memory_order_relaxed);
 	out->errors = atomic_load_explicit(&ct->errors, memory_order_relaxed);
+	out->skipped = atomic_load_explicit(&ct->skipped, memory_order_relaxed);
 }

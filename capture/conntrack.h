@@ -32,6 +32,7 @@ struct conntrack_stats {
 	uint64_t untranslated;	/* an entry, and the destination as sent */
 	uint64_t not_found;	/* no entry (not tracked, or gone already) */
 	uint64_t errors;	/* anything else: no reply in time, refused */
+	uint64_t skipped;	/* not asked: paused after failures (.c) */
 };
 
 /* 0 with *out set, or -errno (the socket could not be made). */

@@ -613,6 +613,7 @@ static void json_attribution(struct run *r, struct ew_buf *b,
 		U64(b, 0, "untranslated", c.untranslated);
 		U64(b, 0, "not_found", c.not_found);
 		U64(b, 0, "errors", c.errors);
+		U64(b, 0, "skipped", c.skipped);
 		ew_buf_puts(b, "}");
 	}
 	ew_buf_puts(b, "}");
