@@ -558,6 +558,8 @@ static void detect(struct pipeline *p, const struct flow_record *rec,
 	ev.bytes_received = row->bytes_received;
 	ev.packets_sent = row->packets_sent;
 	ev.packets_received = row->packets_received;
+	ev.tcp_flags_sent = row->tcp_flags_sent;
+	ev.tcp_flags_received = row->tcp_flags_received;
 	ev.dbytes_sent = row->dbytes_sent;
 	ev.dbytes_received = row->dbytes_received;
 	ev.dpackets_sent = row->dpackets_sent;

@@ -23,7 +23,7 @@
 static const char *const severity_names[] = {"info", "warning", "critical"};
 static const char *const kind_names[] = {
 	"policy-violation", "listen-only-egress", "unexpected-port",
-	"exfil-volume", "new-destination", "dns-tunnel", "beaconing",
+	"exfil-volume", "new-destination", "dns-tunnel", "beaconing", "scan",
 };
 _Static_assert(EW_ARRAY_LEN(kind_names) == DETECT__COUNT,
 	       "a name for every detector");

@@ -65,6 +65,8 @@ void detect_config_defaults(struct detect_config *c)
 	c->beacon_max_cv = 0.1;
 	c->beacon_min_period_s = 5;
 	c->beacon_max_period_s = 3600;
+	c->scan_window_s = 60;
+	c->scan_min_targets = 64;
 }
 
 /* ---- tables ------------------------------------------------------------- */
@@ -105,6 +107,10 @@ static int check_config(const struct detect_config *c, char *err, size_t errlen)
 		bad = "beacon_min_conns must be 3..16";
 	else if (c->beacon_min_period_s > c->beacon_max_period_s)
 		bad = "beacon_min_period_s is above beacon_max_period_s";
+	else if (c->scan_min_targets && !c->scan_window_s)
+		bad = "scan_window_s must be above 0";
+	else if (c->scan_min_targets > SCAN_SET_WORDS * 64)
+		bad = "scan_min_targets is above what the target set tells apart (512)";
 	if (bad)
 		snprintf(err, errlen, "detect: %s", bad);
 	return bad ? -EINVAL : 0;
@@ -643,6 +649,7 @@ int detect_flow(struct detect *d, const struct detect_event *ev)
 	}
 	(void)created;
 	n += detect_volume(d, ev, w);
+	n += detect_scan(d, ev, w, &f->flags);
 	/* No detector above inserts into the flow table, so `f` is still
 	 * this flow's entry. */
 	if (ev->kind == DETECT_EV_END)

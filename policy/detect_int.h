@@ -14,6 +14,7 @@
  *                    new-destination
  *   detect_dns.c     dns-tunnel
  *   detect_beacon.c  beaconing
+ *   detect_scan.c    scan: failed connections to many distinct targets
  *   alert.c          names, text helpers, dedup keys, the alert's JSON
  *
  * Nothing here is visible outside the module; policy.h is the interface.
@@ -97,6 +98,7 @@ struct vring {
 /* ---- detector state ----------------------------------------------------- */
 
 #define VHIST_BINS 50		/* log2 histogram of per-window bytes */
+#define SCAN_SET_WORDS 8	/* 512 bits: scan targets of a window */
 #define BEACON_KEEP 16		/* connection starts kept per series */
 #define DNS_SET_SLOTS 256	/* distinct names remembered per domain */
 #define DNS_DOMAIN_MAX 128
@@ -119,9 +121,14 @@ struct dwl {
 	uint64_t vwin_ns;
 	uint32_t vhist[VHIST_BINS];	/* completed windows by log2(bytes) */
 	uint32_t vhist_n;
+	/* scan: the window's failed targets (detect_scan.c) */
+	uint64_t scan_win_start_ns;
+	uint64_t scan_set[SCAN_SET_WORDS];
+	uint32_t scan_failed;
+	uint8_t scan_alerted;
 };
 
-enum { FLOW_JUDGED = 1 };
+enum { FLOW_JUDGED = 1, FLOW_SCAN_COUNTED = 2 };
 struct dflow {
 	uint8_t flags;
 };
@@ -229,6 +236,10 @@ int detect_beacon(struct detect *d, const struct detect_event *ev,
 /* detect_dns.c */
 int detect_dns_query(struct detect *d, const struct detect_dns *q,
 		     struct dwl *w);
+
+/* detect_scan.c: every event; `flow_flags` marks the flow counted. */
+int detect_scan(struct detect *d, const struct detect_event *ev, struct dwl *w,
+		uint8_t *flow_flags);
 
 /* ---- alert.c: text ------------------------------------------------------ */
 

@@ -492,6 +492,7 @@ enum detect_kind {
 	DETECT_NEW_DESTINATION,
 	DETECT_DNS_TUNNEL,
 	DETECT_BEACONING,
+	DETECT_SCAN,
 	DETECT__COUNT
 };
 /* "policy-violation", "listen-only-egress", ... (the alert's `kind`). */
@@ -578,6 +579,7 @@ struct detect_event {
 	uint32_t remote_asn;
 	uint64_t bytes_sent, bytes_received;	/* totals; sent = by local side */
 	uint64_t packets_sent, packets_received;
+	uint8_t tcp_flags_sent, tcp_flags_received; /* seen so far, each way */
 	uint64_t dbytes_sent, dbytes_received;	/* since the previous event */
 	uint64_t dpackets_sent, dpackets_received;
 	/* policy_eval() of this flow (the pipeline may keep the result of
@@ -666,6 +668,8 @@ struct detect_config {
 	uint32_t dns_label_len;		/* 24: a suspicious name has a label */
 	uint32_t dns_sub_len;		/* 40: or subdomain text this long */
 	double dns_entropy;		/* 3.6 bits/char over the subdomain */
+	uint64_t scan_window_s;		/* 60 */
+	uint32_t scan_min_targets;	/* 64 distinct failed targets; 0: off */
 
 	/* beaconing, per (workload, remote address, port, proto) */
 	uint32_t beacon_min_conns;	/* 8 connections */

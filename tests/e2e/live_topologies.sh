@@ -27,6 +27,9 @@
 # connection tracking table, as its remote workload, so the NetworkPolicy
 # allows it (without it the Service address is nobody's, and the flow an
 # alert); the uplink's traffic (the same packets, forwarded) is in no flow.
+# Then D connects to 120 closed ports of 203.0.113.77 (refused at once): one
+# scan alert for D, within seconds, and none for R, whose connections were
+# all answered.
 #
 # Exit 77 (skip) only where the machine cannot create network namespaces.
 set -euo pipefail
@@ -99,7 +102,7 @@ NETPOL
 ip netns exec "$N" "$EW_BIN" run --db "$tmp/flows.db" --status-file "$tmp/status.json" \
 	--kubeconfig none --docker-socket none --pod-logs-dir none \
 	--inventory "$tmp/inventory.yaml" --policy "$tmp/netpol.yaml" \
-	>"$tmp/agent.log" 2>&1 &
+	--alerts-json "$tmp/alerts.jsonl" >"$tmp/agent.log" 2>&1 &
 agent=$!
 
 status() { # python expression over s, the status JSON
@@ -165,6 +168,20 @@ while s.recv(65536):
 send "$R" 300000 203.0.113.77 6379 || fail "pod R could not reach 203.0.113.77:6379"
 send "$D" 200000 203.0.113.77 80 || fail "pod D could not reach 203.0.113.77:80"
 send "$R" 100000 10.96.0.10 6379 || fail "pod R could not reach the Service 10.96.0.10:6379"
+# A port scan from D: 120 closed ports, each refused with a RST.
+t_scan=$(date +%s.%N)
+nsx "$D" python3 -c '
+import socket
+for port in range(2000, 2120):
+    s = socket.socket()
+    s.settimeout(2)
+    if s.connect_ex(("203.0.113.77", port)) == 0:
+        raise SystemExit(f"port {port} is open")
+    s.close()
+' || fail "the scan from pod D did not run"
+scan_alert() { grep -q '"kind":"scan"' "$tmp/alerts.jsonl" 2>/dev/null; }
+wait_for 5 scan_alert || fail "no scan alert within 5 s of the scan"
+printf 'scan alert %.1f s after the scan began\n' "$(python3 -c "import sys, time; print(time.time() - float(sys.argv[1]))" "$t_scan")"
 sleep 1.5	# a status rewrite (every second) after the traffic
 cp "$tmp/status.json" "$tmp/status.running.json"
 kill -TERM "$agent"
@@ -172,7 +189,7 @@ rc=0; wait "$agent" || rc=$?
 [ "$rc" = 0 ] || fail "the agent did not stop cleanly (exit status $rc)"
 agent=
 "$EW_BIN" flows --db "$tmp/flows.db" --json --limit 1000 >"$tmp/flows.jsonl"
-python3 - "$tmp/flows.jsonl" "$tmp/status.running.json" "$CALI" "$DVETH" "$UP" "$BR" "$CALIB" <<'EOF' || fail "flows or status wrong"
+python3 - "$tmp/flows.jsonl" "$tmp/status.running.json" "$CALI" "$DVETH" "$UP" "$BR" "$CALIB" "$tmp/alerts.jsonl" <<'EOF' || fail "flows, status or alerts wrong"
 import json, sys
 flows = [json.loads(l) for l in open(sys.argv[1])]
 status = json.load(open(sys.argv[2]))
@@ -211,6 +228,11 @@ if v and (v["workload"] != "prod/web-0" or v["remote_workload"] != "prod/redis-0
           v["verdict"] != "allow"):
     bad.append(f"flow to the Service: remote workload {v['remote_workload']}, verdict "
                f"{v['verdict']}; expected prod/redis-0 (behind the DNAT), allow")
+scans = [a for a in map(json.loads, open(sys.argv[8])) if a["kind"] == "scan"]
+if len(scans) != 1 or scans[0]["workload"] is not None or "10.246.0.2" not in scans[0]["message"]:
+    bad.append(f"expected one scan alert, for pod D (10.246.0.2): {scans}")
+else:
+    print(f"scan: {scans[0]['message']}")
 dnat = status["attribution"]["dnat"]
 print(f"dnat: {dnat}")
 if dnat["translated"] < 1:

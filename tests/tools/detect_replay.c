@@ -103,6 +103,8 @@ static void on_flow(void *arg, const struct flow_record *rec)
 	ev.bytes_received = rec->bytes[FLOW_REV];
 	ev.packets_sent = rec->pkts[FLOW_FWD];
 	ev.packets_received = rec->pkts[FLOW_REV];
+	ev.tcp_flags_sent = rec->tcp_flags[FLOW_FWD];
+	ev.tcp_flags_received = rec->tcp_flags[FLOW_REV];
 	ev.dbytes_sent = rec->dbytes[FLOW_FWD];
 	ev.dbytes_received = rec->dbytes[FLOW_REV];
 	ev.dpackets_sent = rec->dpkts[FLOW_FWD];

@@ -1064,6 +1064,112 @@ static void test_beaconing(void)
 
 /* ---- volume against the learned normal ------------------------------------------------ */
 
+/* ---- scan ------------------------------------------------------------------ */
+
+/* One outbound TCP attempt to ip:port that the other side refuses (SYN out,
+ * RST back, reported at once, END 5 s later) or, `answered`, accepts. */
+static void attempt(struct detect *d, uint64_t id, const char *rip,
+		    uint16_t port, uint64_t t, int answered)
+{
+	struct tflow f;
+
+	tflow_init(&f, id, "prod", "web-0", "10.244.0.11", rip, port, 6,
+		   POLICY_EGRESS, 0);
+	f.ev.tcp_flags_sent = 0x02;
+	step(d, &f, DETECT_EV_NEW, t, 60, 0);
+	f.ev.tcp_flags_received = answered ? 0x12 : 0x14;	/* SA / RA */
+	f.ev.packets_received = 1;
+	step(d, &f, DETECT_EV_UPDATE, t + 1000000,
+	     0, 0);
+	step(d, &f, DETECT_EV_END, t + 5 * NS, 0, 0);
+}
+
+static void test_scan(void)
+{
+	struct detect *d = open_default();
+	const struct policy_alert *a;
+	char rip[32];
+	uint64_t id = 1;
+
+	/* A busy client: 500 distinct targets a minute, all answered. */
+	for (int i = 0; i < 500; i++) {
+		snprintf(rip, sizeof(rip), "10.96.%d.%d", i / 200, i % 200 + 1);
+		attempt(d, id++, rip, 9100, T0 + (uint64_t)i * 100000000, 1);
+	}
+	CHECK_EQ_U(count_kind(DETECT_SCAN), 0);
+	/* One target refusing, retried 300 times: one target, no scan. */
+	for (int i = 0; i < 300; i++)
+		attempt(d, id++, "10.96.9.9", 5432, T0 + 60 * NS + (uint64_t)i * 10000000, 0);
+	CHECK_EQ_U(count_kind(DETECT_SCAN), 0);
+	/* 40 refused ports a minute, every minute: under the threshold. */
+	for (int m = 0; m < 3; m++)
+		for (int p = 0; p < 40; p++)
+			attempt(d, id++, "10.96.8.8", (uint16_t)(1 + p + 40 * m),
+				T0 + (uint64_t)(120 + 60 * m) * NS + (uint64_t)p * 100000000, 0);
+	CHECK_EQ_U(count_kind(DETECT_SCAN), 0);
+	/* A port scan of one host: 1000 ports refused in 10 s - one alert. */
+	for (int p = 0; p < 1000; p++)
+		attempt(d, id++, "10.244.3.7", (uint16_t)(1 + p),
+			T0 + 400 * NS + (uint64_t)p * 10000000, 0);
+	CHECK_EQ_U(count_kind(DETECT_SCAN), 1);
+	a = first_kind(DETECT_SCAN);
+	if (a) {
+		CHECK_STR(a->workload, "prod/web-0");
+		CHECK_STR(a->rule, "heuristic/scan");
+		CHECK(a->severity == POLICY_SEV_WARNING);
+		CHECK(strstr(a->message, "distinct address:port targets") != NULL);
+		CHECK(strstr(a->evidence, "\"distinct_targets\":") != NULL);
+		/* Raised at the 64th distinct target or close: linear counting
+		 * over 512 bits is within a few percent there. */
+		CHECK(strstr(a->evidence, "\"failed_attempts\":") != NULL);
+	}
+	/* The next window, still scanning: raised again (the store merges it
+	 * with the first: same dedup key within the dedup window). */
+	for (int p = 0; p < 100; p++)
+		attempt(d, id++, "10.244.3.8", (uint16_t)(1 + p),
+			T0 + 500 * NS + (uint64_t)p * 10000000, 0);
+	CHECK_EQ_U(count_kind(DETECT_SCAN), 2);
+	CHECK_EQ_U(seen[n_seen - 1].repeat, 1);
+	detect_close(d);
+}
+
+/* A sweep nobody answers: SYNs that time out, counted at their END; and UDP
+ * datagrams that get nothing back.  Ingress failures never count. */
+static void test_scan_unanswered(void)
+{
+	struct detect *d = open_default();
+	char rip[32];
+	uint64_t id = 1;
+
+	for (int i = 0; i < 100; i++) {
+		struct tflow f;
+
+		snprintf(rip, sizeof(rip), "10.244.7.%d", i + 1);
+		tflow_init(&f, id++, "prod", "web-0", "10.244.0.11", rip, 22, 6,
+			   POLICY_INGRESS, 0);
+		f.ev.tcp_flags_received = 0x02;
+		step(d, &f, DETECT_EV_NEW, T0 + (uint64_t)i * 10000000, 60, 0);
+		step(d, &f, DETECT_EV_END, T0 + 30 * NS, 0, 0);
+	}
+	CHECK_EQ_U(count_kind(DETECT_SCAN), 0);
+	for (int i = 0; i < 100; i++) {
+		struct tflow f;
+
+		snprintf(rip, sizeof(rip), "10.244.8.%d", i + 1);
+		tflow_init(&f, id++, "prod", "web-0", "10.244.0.11", rip,
+			   (uint16_t)(i % 2 ? 161 : 22), i % 2 ? 17 : 6,
+			   POLICY_EGRESS, 0);
+		unsigned before = count_kind(DETECT_SCAN);
+
+		f.ev.tcp_flags_sent = i % 2 ? 0 : 0x02;
+		step(d, &f, DETECT_EV_NEW, T0 + 100 * NS + (uint64_t)i * 10000000, 60, 0);
+		CHECK_EQ_U(count_kind(DETECT_SCAN), before);	/* not before END */
+		step(d, &f, DETECT_EV_END, T0 + 130 * NS + (uint64_t)i * 10000000, 0, 0);
+	}
+	CHECK_EQ_U(count_kind(DETECT_SCAN), 1);
+	detect_close(d);
+}
+
 static void test_exfil_baseline(void)
 {
 	struct detect *d = open_default();
@@ -1575,6 +1681,8 @@ int main(void)
 	RUN(test_new_destination);
 	RUN(test_dns_tunnel_iodine_like);
 	RUN(test_dns_tunnel_benign_names);
+	RUN(test_scan);
+	RUN(test_scan_unanswered);
 	RUN(test_beaconing);
 	RUN(test_exfil_baseline);
 	RUN(test_exfil_total_and_per_remote);
