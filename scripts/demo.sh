@@ -88,7 +88,7 @@ echo "== alerts (also in $work/alerts.jsonl)"
 "$ew" alerts --db "$work/flows.db" | sed 's/^/  /'
 echo
 echo "== agent counters"
-"$ew" status --status-file "$work/status.json" | sed 's/^/  /' | head -40
+"$ew" status --status-file "$work/status.json" | sed -n '1,40s/^/  /p'
 echo
 echo "history:   $ew flows --db $work/flows.db"
 echo "dashboard: http://$listen/ (open it while the agent runs)"
