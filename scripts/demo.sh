@@ -8,6 +8,11 @@
 #                                   up until Ctrl-C; everything is torn down
 #   EW_DEMO_STAY=0 bash scripts/demo.sh   tear down right after the report
 #
+# For tests/e2e/demo.sh: EW_DEMO_BIN (a built egresswatch: no setup, no
+# build), EW_DEMO_WORK (default /var/tmp/egresswatch-demo), EW_DEMO_LISTEN
+# (default 127.0.0.1:8080), and the lab's EW_LAB_PREFIX and
+# EW_LAB_PODLOG_ROOT, which the agent is pointed at too.
+#
 # Traffic stays inside the lab's own namespaces; nothing is routed to the
 # machine's uplink.  Needs root.
 set -euo pipefail
@@ -19,13 +24,18 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 
-bash scripts/setup.sh
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
-cmake --build build -j"$(nproc)" --target egresswatch >/dev/null
-ew=$root/build/egresswatch
+if [ -n "${EW_DEMO_BIN:-}" ]; then
+	ew=$EW_DEMO_BIN
+else
+	bash scripts/setup.sh
+	cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+	cmake --build build -j"$(nproc)" --target egresswatch >/dev/null
+	ew=$root/build/egresswatch
+fi
 
 export EW_LAB_PREFIX=${EW_LAB_PREFIX:-ewdemo}
-work=/var/tmp/egresswatch-demo
+podlogs=${EW_LAB_PODLOG_ROOT:-/var/log/pods}
+work=${EW_DEMO_WORK:-/var/tmp/egresswatch-demo}
 listen=${EW_DEMO_LISTEN:-127.0.0.1:8080}
 agent_pid=""
 
@@ -48,7 +58,7 @@ bash scripts/lab up
 
 echo "== starting the agent (built-in policy, dashboard on $listen; log in $work/agent.log)"
 "$ew" run --db "$work/flows.db" --status-file "$work/status.json" \
-	--exclude "${EW_LAB_PREFIX}-gw0" --listen "$listen" \
+	--exclude "${EW_LAB_PREFIX}-gw0" --listen "$listen" --pod-logs-dir "$podlogs" \
 	--alerts-json "$work/alerts.jsonl" >"$work/agent.log" 2>&1 &
 agent_pid=$!
 # Ready when it captures the four pods' veths.
