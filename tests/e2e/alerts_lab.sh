@@ -130,15 +130,7 @@ cleanup() {
 trap cleanup EXIT
 
 . "$(dirname "$0")/../lib/tap.bash"
-wait_for() { # TENTHS COMMAND...: poll every 0.1 s
-	local n=$1
-	shift
-	until "$@"; do
-		n=$((n - 1))
-		[ "$n" -gt 0 ] || return 1
-		sleep 0.1
-	done
-}
+. "$(dirname "$0")/../lib/agent.bash"
 
 # --- checks, in Python: each prints "ok - ..." / "not ok - ..." lines -----------
 
@@ -439,7 +431,7 @@ srv.serve_forever()
 EOF
 python3 "$tmp/receiver.py" "$tmp/hooks.jsonl" "$tmp/port" &
 receiver=$!
-wait_for 50 test -s "$tmp/port" || bail "the webhook receiver listens"
+wait_for 5 test -s "$tmp/port" || bail "the webhook receiver listens"
 PORT=$(cat "$tmp/port")
 HOOK=http://127.0.0.1:$PORT/hook
 
@@ -473,7 +465,7 @@ on = {i["name"] for i in s["interfaces"] if i["state"] == "capturing"}
 sys.exit(0 if set(sys.argv[2:]) <= on and "sinks" in s else 1)
 PY
 	}
-	wait_for 100 capturing || bail "run $run: the agent captures the lab's 4 pod veths"
+	wait_for 10 capturing || bail "run $run: the agent captures the lab's 4 pod veths"
 	ok "run $run: agent up, capturing the 4 pod veths, sinks in the status file"
 }
 
@@ -505,7 +497,7 @@ for l in open(sys.argv[1]):
 sys.exit(0 if n else 1)
 PY
 }
-wait_for 30 hook_has a 'b["workload"] == "prod/redis-0" and b["remote_port"] == 6379' ||
+wait_for 3 hook_has a 'b["workload"] == "prod/redis-0" and b["remote_port"] == 6379' ||
 	not_ok "redis-exfil: an alert reached the webhook within 3 s"
 sleep 1	# the store's batch
 ck first_packet "$tmp/a.db" "$tmp/hooks.jsonl" a "$tmp/measured"
@@ -569,7 +561,7 @@ stop_agent
 
 start_agent c --policy "$tmp/policy.yaml"
 scenario redis-exfil
-wait_for 40 hook_has c 'b["kind"] == "exfil-volume"' || true
+wait_for 4 hook_has c 'b["kind"] == "exfil-volume"' || true
 sleep 0.5	# the store's batch
 ck quick_exfil "$tmp/c.db" "$tmp/hooks.jsonl" c "$tmp/measured"
 ck exactly_once "$tmp/c.db" "$tmp/hooks.jsonl" "$tmp/c.alerts.jsonl" "$tmp/c.status.json" c
@@ -586,9 +578,9 @@ nhooks0=$(wc -l <"$tmp/hooks.jsonl")
 rx0=$(st_get "$SB" 'st["decode"]["bytes"]')
 scenario benign
 new_alerts() { [ "$(st_get "$SB" 'st["sinks"]["submitted"]')" -gt "$submitted0" ]; }
-wait_for 30 new_alerts || bail "receiver down: benign raised new (zone) alerts"
+wait_for 3 new_alerts || bail "receiver down: benign raised new (zone) alerts"
 retried() { [ "$(st_get "$SB" 'int(w["retries"] >= 2 and w["pending"] >= 1)')" = 1 ]; }
-if wait_for 60 retried; then
+if wait_for 6 retried; then
 	ok "receiver down: alerts queue and are retried ($(st_get "$SB" '"attempts %d, retries %d, failures %d, pending %d, last_status %d" % (w["attempts"], w["retries"], w["failures"], w["pending"], w["last_status"])'))"
 else
 	not_ok "receiver down: alerts queue and are retried ($(st_get "$SB" 'w'))"
@@ -598,7 +590,7 @@ scenario unexpected-port	# 512 KiB more while the webhook keeps failing
 # The status file shows counters up to ~2 s old (snapshot and file are each
 # refreshed every second).
 counted() { rx2=$(st_get "$SB" 'st["decode"]["bytes"]'); [ $((rx2 - rx1)) -ge 524288 ]; }
-wait_for 40 counted || true
+wait_for 4 counted || true
 pdrop=$(st_get "$SB" 'st["pipeline"]["dropped"] + st["capture"]["kernel_drops"]')
 # benign moves several hundred KiB, unexpected-port 512 KiB (both ways: the
 # capture sees each packet on the pod's veth).

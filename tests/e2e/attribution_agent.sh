@@ -145,16 +145,8 @@ cleanup() {
 trap cleanup EXIT
 
 . "$(dirname "$0")/../lib/tap.bash"
+. "$(dirname "$0")/../lib/agent.bash"
 now_utc() { date -u +%Y-%m-%dT%H:%M:%S.%6NZ; }
-wait_for() { # TENTHS COMMAND...: poll every 0.1 s
-	local n=$1
-	shift
-	until "$@"; do
-		n=$((n - 1))
-		[ "$n" -gt 0 ] || return 1
-		sleep 0.1
-	done
-}
 
 echo "# attribution_agent: prefix $P"
 if ! out=$("$LAB" up 2>&1); then
@@ -196,7 +188,7 @@ on = {i["name"] for i in s["interfaces"] if i["state"] == "capturing"}
 sys.exit(0 if set(sys.argv[2:]) <= on else 1)
 EOF
 }
-wait_for 100 capturing "${W_IF[@]}" || bail "the agent captures the lab's 4 pod veths"
+wait_for 10 capturing "${W_IF[@]}" || bail "the agent captures the lab's 4 pod veths"
 kill -0 "$agent" 2>/dev/null || bail "the agent is running"
 
 # --- the lab's scenarios -------------------------------------------------------------
@@ -223,10 +215,10 @@ sleep 0.5
 # --- delete prod/web-0 ------------------------------------------------------------------
 
 for pid in $(ip netns pids "$P-web-0"); do kill -KILL "$pid" 2>/dev/null || true; done
-wait_for 40 bash -c "[ -z \"\$(ip netns pids '$P-web-0')\" ]" || bail "web-0's processes exited"
+wait_for 4 bash -c "[ -z \"\$(ip netns pids '$P-web-0')\" ]" || bail "web-0's processes exited"
 ip netns del "$P-web-0"
 rm -rf "$EW_LAB_PODLOG_ROOT"/prod_web-0_*
-wait_for 50 bash -c "! ip link show '$web0_if' >/dev/null 2>&1" || bail "web-0's veth went with its netns"
+wait_for 5 bash -c "! ip link show '$web0_if' >/dev/null 2>&1" || bail "web-0's veth went with its netns"
 # A runtime takes seconds before the address is handed out again; here the
 # agent's link-event rescan (debounced 200 ms) is given the time to forget
 # web-0 before another pod has its address.
@@ -292,14 +284,14 @@ mkdir -p "$EW_LAB_PODLOG_ROOT/prod_web-1_$NEW_UID/web"
 web1_log=$EW_LAB_PODLOG_ROOT/prod_web-1_$NEW_UID/web/0.log
 cp "$(command -v sleep)" "$tmp/pause"
 spawn "$SANDBOX" /dev/null "$tmp/pause" 600
-wait_for 50 bash -c "[ \"\$(cat /proc/${NEW_PIDS[0]}/comm 2>/dev/null)\" = pause ]" ||
+wait_for 5 bash -c "[ \"\$(cat /proc/${NEW_PIDS[0]}/comm 2>/dev/null)\" = pause ]" ||
 	bail "web-1's sandbox started"
 
 # Its container, started here before the CNI part so that it already
 # listens (on every address) when the first client comes.
 spawn "$CTR" "$web1_log" "${EW_LAB_PYTHON:-python3}" -u "$STATE/bin/labhttpd.py" --name web-1 \
 	"http:[::]:8080"
-wait_for 100 bash -c "[ -n \"\$(ip netns exec '$NEW_NS' ss -Hlnt 'sport = :8080')\" ]" ||
+wait_for 10 bash -c "[ -n \"\$(ip netns exec '$NEW_NS' ss -Hlnt 'sport = :8080')\" ]" ||
 	bail "web-1 serves :8080"
 
 # A busy client: from the moment web-1's veth appears, client-0 sends it
@@ -326,7 +318,7 @@ for i in range(16000):
         pass
 ' "$tmp/web-1-is-up" "$tmp/client-0-is-ready" &
 early_burst=$!
-wait_for 100 test -e "$tmp/client-0-is-ready" || bail "client-0's burst sender started"
+wait_for 10 test -e "$tmp/client-0-is-ready" || bail "client-0's burst sender started"
 
 # CNI ADD, the way the bridge plugin does it: the veth pair is made inside
 # the pod's netns, the pod's side configured there, and the host's end moved
@@ -344,7 +336,7 @@ ip -n "$NEW_NS" link set "$NEW_VETH" netns "$$"
 echo 1 >"/proc/sys/net/ipv6/conf/$NEW_VETH/disable_ipv6"
 printf '%s\n' "link set $NEW_VETH alias egresswatch-lab:$P:prod/web-1" \
 	"link set $NEW_VETH master $BR" "link set $NEW_VETH up" | ip -batch -
-wait_for 50 grep -q "capturing on $NEW_VETH " "$tmp/agent.log" || bail "the agent captures $NEW_VETH"
+wait_for 5 grep -q "capturing on $NEW_VETH " "$tmp/agent.log" || bail "the agent captures $NEW_VETH"
 # Announce the reused addresses (gratuitous ARP, unsolicited neighbour
 # advertisement), as CNI plugins do: the other pods' caches still hold
 # web-0's MAC address for them.

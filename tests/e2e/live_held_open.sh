@@ -26,6 +26,7 @@ fail() { echo "FAIL: live_held_open: $*"; [ -f "${tmp:-}/agent.log" ] && tail -2
 skip() { echo "SKIP: live_held_open: $*"; exit 77; }
 [ -n "${EW_BIN:-}" ] || fail "EW_BIN is not set"
 . "$(dirname "$0")/../lib/two_pods.bash"
+. "$(dirname "$0")/../lib/agent.bash"
 netns_need
 command -v python3 >/dev/null || fail "python3 is not installed (scripts/setup.sh)"
 command -v socat >/dev/null || fail "socat is not installed (scripts/setup.sh)"
@@ -60,15 +61,8 @@ ip netns exec "$NB" socat -u TCP-LISTEN:9000,bind=203.0.113.2,reuseaddr OPEN:/de
 	--alerts-json "$tmp/alerts.jsonl" >"$tmp/agent.log" 2>&1 &
 agent=$!
 
-status() { # python expression over s, the status JSON
-	python3 -c "import json, sys; s = json.load(open(sys.argv[1])); print($1)" \
-		"$tmp/status.json" 2>/dev/null
-}
-end=$((SECONDS + 15))
-until [ "$(status "next((i['state'] for i in s['interfaces'] if i['name'] == '$VA'), '')")" = capturing ]; do
-	[ $SECONDS -lt $end ] || fail "$VA not captured within 15 s"
-	sleep 0.2
-done
+capturing() { [ "$(status_get "$tmp/status.json" "next((i['state'] for i in s['interfaces'] if i['name'] == '$VA'), '')")" = capturing ]; }
+wait_for 15 capturing || fail "$VA not captured within 15 s"
 
 # The sender writes the time the burst left (all of it in the kernel's
 # hands and acknowledged: the send buffer drained) and holds the socket.
@@ -88,11 +82,7 @@ s.close()
 ' "$PAYLOAD" "$tmp/sent_at" &
 sender=$!
 
-end=$((SECONDS + 10))
-until [ -s "$tmp/sent_at" ]; do
-	[ $SECONDS -lt $end ] || fail "the sender did not finish its burst"
-	sleep 0.05
-done
+wait_for 10 test -s "$tmp/sent_at" || fail "the sender did not finish its burst"
 sent_at=$(cat "$tmp/sent_at")
 
 # Poll the store and the alerts file until both show the burst.
@@ -125,11 +115,9 @@ sys.exit(0 if row_at is not None and alert_at is not None and
          row_at - sent_at <= 3 and alert_at - sent_at <= 3 else 1)
 EOF
 kill -0 "$sender" 2>/dev/null || fail "the connection was closed before the checks ended: they prove nothing"
-# The status file is rewritten every second: give it two.
-end=$((SECONDS + 3))
-until [ "$(status "s['flows']['trailing_updates']")" -ge 1 ] 2>/dev/null; do
-	[ $SECONDS -lt $end ] || fail "status: no trailing update counted (flows: $(status "s['flows']"))"
-	sleep 0.2
-done
+# The status file is rewritten every second: give it three.
+trailing() { [ "$(status_get "$tmp/status.json" "s['flows']['trailing_updates']")" -ge 1 ] 2>/dev/null; }
+wait_for 3 trailing ||
+	fail "status: no trailing update counted (flows: $(status_get "$tmp/status.json" "s['flows']"))"
 wait "$sender"
 echo "PASS: live_held_open"

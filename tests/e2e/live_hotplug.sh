@@ -23,6 +23,7 @@ fail() { echo "FAIL: live_hotplug: $*"; [ -f "${tmp:-}/agent.log" ] && cat "$tmp
 skip() { echo "SKIP: live_hotplug: $*"; exit 77; }
 [ -n "${EW_BIN:-}" ] || fail "EW_BIN is not set"
 . "$(dirname "$0")/../lib/netns.bash"
+. "$(dirname "$0")/../lib/agent.bash"
 netns_need
 command -v python3 >/dev/null || fail "python3 is not installed (scripts/setup.sh)"
 
@@ -67,14 +68,6 @@ print(next((str(i[sys.argv[3]]) for i in s["interfaces"] if i["name"] == sys.arg
 ' "$tmp/status.json" "$1" "$2" 2>/dev/null || echo none
 }
 state_is() { [ "$(status_iface "$1" state)" = "$2" ]; } # NAME STATE
-wait_for() { # SECONDS COMMAND...
-	local end=$(($(date +%s%N) + ${1%.*} * 1000000000))
-	shift
-	until "$@"; do
-		[ "$(date +%s%N)" -lt "$end" ] || return 1
-		sleep 0.1
-	done
-}
 
 netns_bridge "$BR"
 netns_pod "$NS" "$VS" "$BR" 203.0.113.1/24

@@ -38,6 +38,7 @@ fail() { echo "FAIL: live_topologies: $*"; [ -f "${tmp:-}/agent.log" ] && tail -
 skip() { echo "SKIP: live_topologies: $*"; exit 77; }
 [ -n "${EW_BIN:-}" ] || fail "EW_BIN is not set"
 . "$(dirname "$0")/../lib/netns.bash"
+. "$(dirname "$0")/../lib/agent.bash"
 netns_need
 for t in python3 socat nft; do
 	command -v $t >/dev/null || fail "$t is not installed (scripts/setup.sh)"
@@ -105,19 +106,7 @@ ip netns exec "$N" "$EW_BIN" run --db "$tmp/flows.db" --status-file "$tmp/status
 	--alerts-json "$tmp/alerts.jsonl" >"$tmp/agent.log" 2>&1 &
 agent=$!
 
-status() { # python expression over s, the status JSON
-	python3 -c "import json, sys; s = json.load(open(sys.argv[1])); print($1)" \
-		"$tmp/status.json" 2>/dev/null
-}
-capturing() { [ "$(status "next((i['state'] for i in s['interfaces'] if i['name'] == '$1'), '')")" = capturing ]; }
-wait_for() { # SECONDS COMMAND...
-	local end=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ $SECONDS -lt $end ] || return 1
-		sleep 0.2
-	done
-}
+capturing() { [ "$(status_get "$tmp/status.json" "next((i['state'] for i in s['interfaces'] if i['name'] == '$1'), '')")" = capturing ]; }
 wait_for 15 test -s "$tmp/status.json" || fail "the agent wrote no status"
 
 # Pods R and B, CNI-style: the pair is made in the pod, the host end moved
