@@ -28,14 +28,16 @@
 
 #define NS 1000000000ull
 #define SET_BITS (SCAN_SET_WORDS * 64)
+#define TCP_SYN 0x02		/* the event's tcp_flags: as on the wire */
+#define TCP_RST 0x04
 
 static int failed_attempt(const struct detect_event *ev)
 {
 	if (ev->direction != POLICY_EGRESS)
 		return 0;
 	if (ev->proto == 6)
-		return !(ev->tcp_flags_received & 0x02) &&	/* no SYN-ACK */
-		       ((ev->tcp_flags_received & 0x04) ||	/* refused */
+		return !(ev->tcp_flags_received & TCP_SYN) &&	/* no SYN-ACK */
+		       ((ev->tcp_flags_received & TCP_RST) ||	/* refused */
 			(ev->kind == DETECT_EV_END && !ev->packets_received));
 	if (ev->proto == 17)
 		return ev->kind == DETECT_EV_END && !ev->packets_received;
